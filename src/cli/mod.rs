@@ -1,0 +1,90 @@
+//! Command-line front ends: argument parsing and output only; the work is
+//! done by the library modules.
+
+pub mod rulecheck;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a test failed, or `--fail-on-alert` and an alert was raised.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: bad usage, config, rules or (with `--strict`) input.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Watches the OpenAI organization audit log and alerts on risky changes.
+#[derive(Debug, Parser)]
+#[command(name = "auditwatch", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Dry-run rules against historical events (the same as the `rulecheck` binary).
+    Rulecheck(rulecheck::Args),
+    /// Load the config and rules, and report every problem or what was loaded.
+    Validate(validate::Args),
+}
+
+/// Logging flags shared by every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format on stderr (`RUST_LOG` filters what is logged).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sets up `tracing` on stderr.
+pub fn init_logging(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the `auditwatch` binary.
+pub fn main_auditwatch() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    ExitCode::from(match cli.command {
+        Command::Rulecheck(args) => rulecheck::run(&args),
+        Command::Validate(args) => validate::run(&args),
+    })
+}
+
+/// Runs the `rulecheck` binary.
+pub fn main_rulecheck() -> ExitCode {
+    #[derive(Parser)]
+    #[command(
+        name = "rulecheck",
+        version,
+        about = "Dry-run auditwatch rules against historical audit log events"
+    )]
+    struct RulecheckCli {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        args: rulecheck::Args,
+    }
+    let cli = RulecheckCli::parse();
+    init_logging(&cli.log);
+    ExitCode::from(rulecheck::run(&cli.args))
+}

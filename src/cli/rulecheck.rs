@@ -1,0 +1,423 @@
+//! `rulecheck`: dry-run rules over historical events, or run their inline
+//! tests, and print what the watcher would have sent.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::ValueEnum;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::alert::Alert;
+use crate::config::RuleConfig;
+use crate::event::format_time;
+use crate::replay::RuleStats;
+use crate::replay::files::{self, Input, Report};
+use crate::rules::{Environment, RuleSet, testcase};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// A rules file or folder (repeatable); default: the config's `rules`, else ./rules.
+    #[arg(short = 'r', long = "rules", value_name = "RULES")]
+    pub rules: Vec<PathBuf>,
+    /// A config file: lists, business hours and, with --from-api, the API source.
+    #[arg(short = 'c', long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Only the rule with this id (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    pub rule_ids: Vec<String>,
+    /// Output format; default: table on a terminal, jsonl otherwise.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Only events at or after WHEN (RFC 3339, Unix seconds, or a duration back from now like 7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events before WHEN.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Run the inline tests of every loaded rule instead.
+    #[arg(long)]
+    pub test: bool,
+    /// With --test: also fail rules without a case that alerts and one that does not.
+    #[arg(long)]
+    pub require_tests: bool,
+    /// Exit with status 1 when an alert was raised.
+    #[arg(long)]
+    pub fail_on_alert: bool,
+    /// A malformed input line is an error (exit 2) instead of being skipped.
+    #[arg(long)]
+    pub strict: bool,
+    /// Read the events from the API in the config, for the time range.
+    #[arg(long)]
+    pub from_api: bool,
+    /// Parsing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Event files (JSON Lines, JSON arrays or saved list pages, optionally .gz); `-` is stdin.
+    #[arg(value_name = "EVENTS")]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Jsonl,
+    Json,
+}
+
+/// Runs `rulecheck`; returns the exit status.
+pub fn run(args: &Args) -> u8 {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(Usage(msg)) => {
+            eprintln!("{msg}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// An error that is the user's to fix: exit status 2.
+struct Usage(String);
+
+impl Usage {
+    fn new(msg: impl std::fmt::Display) -> Usage {
+        Usage(format!("rulecheck: {msg}"))
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Usage {
+    fn from(e: E) -> Self {
+        Usage::new(e)
+    }
+}
+
+fn run_inner(args: &Args) -> Result<u8, Usage> {
+    let rules = load_rules(args)?;
+    if args.test {
+        return Ok(run_tests(&rules, args.require_tests));
+    }
+    if args.require_tests {
+        return Err(Usage::new("--require-tests goes with --test"));
+    }
+    if args.from_api {
+        return Err(Usage::new(
+            "--from-api is not available yet: export the events to a file and pass the file",
+        ));
+    }
+    let now = crate::time::now();
+    let opts = files::Options {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| crate::time::parse_when(s, now))
+            .transpose()
+            .map_err(Usage::new)?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| crate::time::parse_when(s, now))
+            .transpose()
+            .map_err(Usage::new)?,
+        threads: args
+            .threads
+            .unwrap_or_else(|| files::Options::default().threads),
+    };
+    let inputs = inputs(args)?;
+    let started = Instant::now();
+    let bar = progress_bar();
+    let report = files::replay(&rules, &inputs, &opts, &|n| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let elapsed = started.elapsed();
+    report_problems(&rules, &report);
+    if args.strict && !report.bad_lines.is_empty() {
+        eprintln!(
+            "rulecheck: {} malformed input line(s) with --strict",
+            report.bad_lines.len()
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    });
+    if let Err(e) = print_alerts(format, &report) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(Usage::new(format!("cannot write output: {e}")));
+        }
+    }
+    print_summary(&report, elapsed);
+    Ok(
+        if args.fail_on_alert && !report.replayed.alerts.is_empty() {
+            EXIT_FAILED
+        } else {
+            EXIT_OK
+        },
+    )
+}
+
+fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
+    let config = args.config.as_deref().map(RuleConfig::load).transpose()?;
+    let env = config
+        .as_ref()
+        .map(|c| c.env.clone())
+        .unwrap_or_else(Environment::default);
+    let paths = if !args.rules.is_empty() {
+        args.rules.clone()
+    } else if let Some(c) = config.as_ref().filter(|c| !c.rules.is_empty()) {
+        c.rules.clone()
+    } else {
+        vec![PathBuf::from("rules")]
+    };
+    let mut rules = RuleSet::load(&paths, &env).map_err(|e| {
+        let n = e.problems.len();
+        Usage(format!(
+            "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
+        ))
+    })?;
+    if !args.rule_ids.is_empty() {
+        let unknown = rules.retain_ids(&args.rule_ids);
+        if !unknown.is_empty() {
+            return Err(Usage::new(format!(
+                "no rule with id {}",
+                unknown.join(", ")
+            )));
+        }
+    }
+    Ok(rules)
+}
+
+fn inputs(args: &Args) -> Result<Vec<Input>, Usage> {
+    if args.events.is_empty() {
+        if io::stdin().is_terminal() {
+            return Err(Usage::new(
+                "no events: give event files, or `-` to read standard input",
+            ));
+        }
+        return Ok(vec![Input::Stdin]);
+    }
+    Ok(args
+        .events
+        .iter()
+        .map(|e| {
+            if e == "-" {
+                Input::Stdin
+            } else {
+                Input::Path(PathBuf::from(e))
+            }
+        })
+        .collect())
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {human_pos} events read ({per_sec}) {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+/// Bad lines and evaluation errors, on stderr, a few of each.
+fn report_problems(rules: &RuleSet, report: &Report) {
+    const SHOWN: usize = 20;
+    for b in report.bad_lines.iter().take(SHOWN) {
+        eprintln!("{}:{}: {}", b.file, b.line, b.message);
+    }
+    if report.bad_lines.len() > SHOWN {
+        eprintln!(
+            "... and {} more malformed lines",
+            report.bad_lines.len() - SHOWN
+        );
+    }
+    let mut per_rule = vec![0usize; rules.len()];
+    for e in &report.replayed.errors {
+        per_rule[e.rule] += 1;
+        if per_rule[e.rule] <= 3 {
+            eprintln!(
+                "rule {}: event {}: evaluation error: {}",
+                rules.rules()[e.rule].id,
+                e.event_id,
+                e.message
+            );
+        }
+    }
+    for (i, n) in per_rule.iter().enumerate() {
+        if *n > 3 {
+            eprintln!(
+                "rule {}: ... {} evaluation errors in all",
+                rules.rules()[i].id,
+                n
+            );
+        }
+    }
+}
+
+fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let alerts = &report.replayed.alerts;
+    match format {
+        Format::Jsonl => {
+            for a in alerts {
+                serde_json::to_writer(&mut out, a)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Doc<'a> {
+                alerts: &'a [Alert],
+                rules: &'a [RuleStats],
+                events: u64,
+                bad_lines: usize,
+            }
+            let doc = Doc {
+                alerts,
+                rules: &report.replayed.stats,
+                events: report.events,
+                bad_lines: report.bad_lines.len(),
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Table => {
+            let rows: Vec<[String; 4]> = alerts
+                .iter()
+                .map(|a| {
+                    let mut summary = a.summary.clone();
+                    if a.suppressed > 0 {
+                        summary.push_str(&format!(" (+{} suppressed)", a.suppressed));
+                    }
+                    [
+                        format_time(a.effective_at),
+                        a.severity.to_string(),
+                        a.rule_id.clone(),
+                        summary,
+                    ]
+                })
+                .collect();
+            write_table(&mut out, ["TIME", "SEVERITY", "RULE", "SUMMARY"], &rows)?;
+        }
+    }
+    out.flush()
+}
+
+/// Writes aligned columns; the last column is not padded.
+fn write_table<const N: usize>(
+    out: &mut impl Write,
+    head: [&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let mut widths = head.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, cells: [&str; N]| -> io::Result<()> {
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                writeln!(out, "{cell}")?;
+            } else {
+                write!(out, "{cell:<w$}  ", w = widths[i])?;
+            }
+        }
+        Ok(())
+    };
+    line(out, head)?;
+    for row in rows {
+        line(out, std::array::from_fn(|i| row[i].as_str()))?;
+    }
+    Ok(())
+}
+
+/// The per-rule summary, on stderr.
+fn print_summary(report: &Report, elapsed: std::time::Duration) {
+    let stats = &report.replayed.stats;
+    let rows: Vec<[String; 5]> = stats
+        .iter()
+        .filter(|s| s.matched + s.errors > 0)
+        .map(|s| {
+            [
+                s.id.clone(),
+                s.matched.to_string(),
+                s.alerts.to_string(),
+                s.suppressed.to_string(),
+                s.errors.to_string(),
+            ]
+        })
+        .collect();
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err);
+    let _ = write_table(
+        &mut err,
+        ["RULE", "MATCHED", "ALERTS", "SUPPRESSED", "ERRORS"],
+        &rows,
+    );
+    let quiet = stats.len() - rows.len();
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        err,
+        "\n{} events ({} duplicates skipped, {} malformed lines), {} rules ({} matched nothing), {} alerts, in {:.2}s ({:.0} events/s)",
+        report.events,
+        report.duplicates,
+        report.bad_lines.len(),
+        stats.len(),
+        quiet,
+        report.replayed.alerts.len(),
+        secs,
+        report.events as f64 / secs,
+    );
+}
+
+/// Runs every inline test; prints one line per case and a closing count.
+fn run_tests(rules: &RuleSet, require: bool) -> u8 {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for (i, rule) in rules.rules().iter().enumerate() {
+        for r in testcase::run_rule(rules, i) {
+            if r.passed {
+                passed += 1;
+                let _ = writeln!(out, "ok    {} :: {}", r.rule_id, r.name);
+            } else {
+                failed += 1;
+                let _ = writeln!(out, "FAIL  {} :: {}: {}", r.rule_id, r.name, r.detail);
+            }
+        }
+        if require {
+            let alerts = rule.tests.iter().any(|t| t.expects_alert());
+            let quiet = rule.tests.iter().any(|t| t.expects_quiet());
+            if !(alerts && quiet) {
+                failed += 1;
+                let missing = match (alerts, quiet) {
+                    (false, false) => "a case that alerts and a case that does not",
+                    (false, true) => "a case that alerts",
+                    _ => "a case that does not alert",
+                };
+                let _ = writeln!(
+                    out,
+                    "FAIL  {} :: needs {missing} ({}:{})",
+                    rule.id,
+                    rule.file.display(),
+                    rule.line
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "rulecheck: {passed} passed, {failed} failed");
+    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+}

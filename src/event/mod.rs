@@ -1,0 +1,345 @@
+//! The audit log event as rules see it: parsed once, borrowed from its input,
+//! with the normalized `actor.*`, `details` and `time` fields computed on demand.
+//!
+//! Parsing reads only `id`, `type` and `effective_at`; every other top-level
+//! field is kept as raw JSON and decoded the first time a rule asks for it, so
+//! an event that no rule looks at costs little more than scanning its bytes.
+
+mod actor;
+mod path;
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+pub use actor::Actor;
+pub use path::{FieldPath, FieldValue};
+
+/// Why a line of input is not an audit log event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("missing required field `{0}`")]
+    Missing(&'static str),
+}
+
+/// One audit log object, borrowed from the buffer it was parsed from.
+pub struct Event<'a> {
+    id: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    effective_at: i64,
+    fields: Vec<TopField<'a>>,
+    actor: OnceCell<Option<Actor<'a>>>,
+}
+
+struct TopField<'a> {
+    key: Cow<'a, str>,
+    raw: &'a RawValue,
+    parsed: OnceCell<serde_json::Value>,
+}
+
+/// What one JSON object of input turned out to be.
+pub enum Parsed<'a> {
+    /// An audit log object.
+    Event(Event<'a>),
+    /// A saved list response (`{"object":"list","data":[…]}`): its items.
+    Page(Vec<&'a RawValue>),
+}
+
+impl<'a> Event<'a> {
+    /// Parses one audit log object from JSON text.
+    pub fn parse(json: &'a str) -> Result<Event<'a>, EventError> {
+        match Self::parse_any(json.as_bytes())? {
+            Parsed::Event(ev) => Ok(ev),
+            Parsed::Page(_) => Err(EventError::Missing("id")),
+        }
+    }
+
+    /// Parses one JSON object that is either an audit log object or a saved
+    /// list page.
+    pub fn parse_any(json: &'a [u8]) -> Result<Parsed<'a>, EventError> {
+        let top: TopLevel<'a> = serde_json::from_slice(json)?;
+        top.into_parsed()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The event type, e.g. `api_key.created`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Unix seconds.
+    pub fn effective_at(&self) -> i64 {
+        self.effective_at
+    }
+
+    /// `effective_at` as RFC 3339 UTC text (`2024-07-12T17:09:50Z`).
+    pub fn time(&self) -> String {
+        format_time(self.effective_at)
+    }
+
+    /// The normalized actor, or `None` when the event has no actor.
+    pub fn actor(&self) -> Option<&Actor<'a>> {
+        self.actor
+            .get_or_init(|| {
+                let raw = self.raw_field("actor")?;
+                Actor::parse(raw)
+            })
+            .as_ref()
+    }
+
+    /// The raw JSON of a top-level field.
+    pub fn raw_field(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|f| f.key == key).map(|f| f.raw)
+    }
+
+    /// The decoded value of a top-level field (decoded once, then cached).
+    pub fn field(&self, key: &str) -> Option<&serde_json::Value> {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .map(TopField::value)
+    }
+
+    /// The detail object: the value under the key named by `type`, when it is
+    /// an object.
+    pub fn details(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.field(&self.kind).and_then(|v| v.as_object())
+    }
+
+    /// Top-level keys and their decoded values, in input order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.fields.iter().map(|f| (f.key.as_ref(), f.value()))
+    }
+
+    /// The whole event as the map that scripts and templates see: every
+    /// original field plus `time`, `details` and the normalized `actor` fields.
+    pub fn to_view(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut map = serde_json::Map::with_capacity(self.fields.len() + 5);
+        for (k, v) in self.fields() {
+            map.insert(k.to_owned(), v.clone());
+        }
+        map.insert("id".into(), Value::String(self.id.to_string()));
+        map.insert("type".into(), Value::String(self.kind.to_string()));
+        map.insert("effective_at".into(), Value::from(self.effective_at));
+        map.insert("time".into(), Value::String(self.time()));
+        let details = self.details().cloned().unwrap_or_default();
+        map.insert("details".into(), Value::Object(details));
+        if let Some(actor) = self.actor() {
+            let mut obj = match map.remove("actor") {
+                Some(Value::Object(o)) => o,
+                _ => serde_json::Map::new(),
+            };
+            actor.add_to(&mut obj);
+            map.insert("actor".into(), Value::Object(obj));
+        }
+        map
+    }
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("type", &self.kind)
+            .field("effective_at", &self.effective_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TopField<'_> {
+    fn value(&self) -> &serde_json::Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.raw.get()).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Formats Unix seconds as RFC 3339 UTC text.
+pub fn format_time(ts: i64) -> String {
+    match jiff::Timestamp::from_second(ts) {
+        Ok(t) => t.to_string(),
+        Err(_) => ts.to_string(),
+    }
+}
+
+/// A top-level JSON object, read key by key: `id`, `type` and `effective_at`
+/// decoded, everything else kept raw.
+struct TopLevel<'a> {
+    id: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    effective_at: Option<i64>,
+    fields: Vec<TopField<'a>>,
+}
+
+impl<'a> TopLevel<'a> {
+    fn into_parsed(self) -> Result<Parsed<'a>, EventError> {
+        if self.id.is_none() && self.kind.is_none() {
+            if let Some(page) = self.page_items()? {
+                return Ok(Parsed::Page(page));
+            }
+        }
+        Ok(Parsed::Event(Event {
+            id: self.id.ok_or(EventError::Missing("id"))?,
+            kind: self.kind.ok_or(EventError::Missing("type"))?,
+            effective_at: self
+                .effective_at
+                .ok_or(EventError::Missing("effective_at"))?,
+            fields: self.fields,
+            actor: OnceCell::new(),
+        }))
+    }
+
+    fn page_items(&self) -> Result<Option<Vec<&'a RawValue>>, EventError> {
+        let is_list = self
+            .fields
+            .iter()
+            .any(|f| f.key == "object" && f.raw.get() == "\"list\"");
+        let data = self.fields.iter().find(|f| f.key == "data");
+        match (is_list, data) {
+            (true, Some(data)) => Ok(Some(serde_json::from_str(data.raw.get())?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an audit log object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut top = TopLevel {
+            id: None,
+            kind: None,
+            effective_at: None,
+            fields: Vec::with_capacity(8),
+        };
+        while let Some(BorrowedStr(key)) = map.next_key()? {
+            match key.as_ref() {
+                "id" => top.id = Some(map.next_value::<BorrowedStr>()?.0),
+                "type" => top.kind = Some(map.next_value::<BorrowedStr>()?.0),
+                "effective_at" => top.effective_at = Some(map.next_value::<UnixSeconds>()?.0),
+                _ => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    top.fields.push(TopField {
+                        key,
+                        raw,
+                        parsed: OnceCell::new(),
+                    });
+                }
+            }
+        }
+        Ok(top)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+pub(crate) struct BorrowedStr<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = BorrowedStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// `effective_at`: integer Unix seconds (a whole float is accepted too).
+struct UnixSeconds(i64);
+
+impl<'de> Deserialize<'de> for UnixSeconds {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = UnixSeconds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("Unix seconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(UnixSeconds(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(UnixSeconds)
+                    .map_err(|_| E::custom("effective_at out of range"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    Ok(UnixSeconds(v as i64))
+                } else {
+                    Err(E::custom("effective_at must be whole Unix seconds"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EV: &str = r#"{"object":"organization.audit_log","id":"audit_log-1","type":"api_key.created","effective_at":1720800000,"project":{"id":"proj_1","name":"Default"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"Alice@Example.com"},"ip_address":"203.0.113.7","ip_address_details":{"country":"US","asn":"16509"}}},"api_key.created":{"id":"key_1","data":{"scopes":["api.all"]}}}"#;
+
+    #[test]
+    fn parses_required_fields_and_keeps_the_rest_raw() {
+        let ev = Event::parse(EV).unwrap();
+        assert_eq!(ev.id(), "audit_log-1");
+        assert_eq!(ev.kind(), "api_key.created");
+        assert_eq!(ev.effective_at(), 1720800000);
+        assert_eq!(ev.time(), "2024-07-12T16:00:00Z");
+        assert_eq!(ev.details().unwrap()["id"], "key_1");
+        let actor = ev.actor().unwrap();
+        assert_eq!(actor.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(actor.kind, "user");
+    }
+
+    #[test]
+    fn missing_required_field_is_an_error() {
+        let err = Event::parse(r#"{"id":"x","type":"t"}"#).unwrap_err();
+        assert!(err.to_string().contains("effective_at"), "{err}");
+        assert!(Event::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn list_pages_yield_their_items() {
+        let page = format!(r#"{{"object":"list","data":[{EV}],"has_more":false}}"#);
+        match Event::parse_any(page.as_bytes()).unwrap() {
+            Parsed::Page(items) => assert_eq!(items.len(), 1),
+            Parsed::Event(_) => panic!("expected a page"),
+        }
+    }
+}

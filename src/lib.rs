@@ -1,0 +1,24 @@
+//! auditwatch watches the OpenAI organization audit log and raises alerts
+//! when something risky happens.
+//!
+//! # Layout
+//!
+//! The modules follow the data flow:
+//!
+//! - [`event`]: the audit log object as rules see it, field paths.
+//! - [`rules`]: loading and compiling rule files, matching, scripts,
+//!   thresholds and suppression, inline tests.
+//! - [`replay`]: ordered, de-duplicated evaluation of batches and of event
+//!   files (what `rulecheck` runs).
+//! - [`alert`]: what a rule raises.
+//! - [`config`]: the config file.
+//! - [`time`]: durations and points in time as users write them.
+//! - [`cli`]: command-line parsing and output; it only calls into the above.
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod replay;
+pub mod rules;
+pub mod time;

@@ -1,0 +1,482 @@
+//! Replaying event files: JSON Lines, JSON arrays and saved list pages, plain
+//! or gzip, parsed in parallel, then evaluated in event-time order.
+//!
+//! A reader thread cuts each input into chunks of whole lines; worker threads
+//! parse them and run the stateless half of every rule, keeping only the
+//! matches; the calling thread restores read order for line numbers and
+//! de-duplication and applies thresholds and suppression in time order.
+//! Chunks are dropped as soon as they are parsed, so memory stays bounded by
+//! the matches, not by the input.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
+
+use super::{Batch, Replayed};
+use crate::event::{Event, EventError, Parsed};
+use crate::rules::{EvalError, Hit, RuleSet, RuleState, TypeIndex};
+
+const CHUNK_SIZE: usize = 4 << 20;
+
+/// Where events come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".into(),
+        }
+    }
+
+    fn is_gzip(&self) -> bool {
+        matches!(self, Input::Path(p) if p.extension().is_some_and(|x| x == "gz"))
+    }
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only events at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Only events before this time (Unix seconds).
+    pub until: Option<i64>,
+    /// Parsing threads.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            since: None,
+            until: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// An input line that is not an audit log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+/// The result of a replay.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub replayed: Replayed,
+    /// Distinct events evaluated.
+    pub events: u64,
+    /// Events skipped because their id was read before.
+    pub duplicates: u64,
+    pub bad_lines: Vec<BadLine>,
+}
+
+/// An input that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {source}")]
+pub struct ReadError {
+    pub name: String,
+    #[source]
+    pub source: io::Error,
+}
+
+struct Chunk {
+    index: u64,
+    file: usize,
+    /// A whole input that is not JSON Lines (a JSON array, pretty list pages).
+    document: bool,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct ChunkResult {
+    index: u64,
+    file: usize,
+    document: bool,
+    lines: u64,
+    events: u64,
+    /// The ids of the chunk's events, back to back, with `(start, end, seq)`.
+    ids: String,
+    id_spans: Vec<(u32, u32, u64)>,
+    hits: Vec<(u64, Hit)>,
+    errors: Vec<(u64, EvalError)>,
+    /// Line within the chunk (1-based), message.
+    bad: Vec<(u64, String)>,
+}
+
+/// Replays `inputs` through `rules`. `progress` is called now and then with
+/// the number of events read so far.
+pub fn replay(
+    rules: &RuleSet,
+    inputs: &[Input],
+    opts: &Options,
+    progress: &dyn Fn(u64),
+) -> Result<Report, ReadError> {
+    let threads = opts.threads.max(1);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let (results, read) = std::thread::scope(|s| {
+        let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
+        let reader = s.spawn(move || read_inputs(inputs, chunk_tx));
+        for _ in 0..threads {
+            let (rx, tx) = (&chunk_rx, res_tx.clone());
+            s.spawn(move || work(rules, opts, rx, tx));
+        }
+        drop(res_tx);
+        let mut results = Vec::new();
+        let mut events = 0;
+        for r in res_rx {
+            events += r.events;
+            progress(events);
+            results.push(r);
+        }
+        (results, reader.join().expect("reader thread panicked"))
+    });
+    read?;
+    Ok(merge(rules, inputs, results))
+}
+
+fn work(
+    rules: &RuleSet,
+    opts: &Options,
+    rx: &Mutex<Receiver<Chunk>>,
+    tx: mpsc::Sender<ChunkResult>,
+) {
+    let mut index = TypeIndex::default();
+    loop {
+        let chunk = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(chunk) = chunk else { return };
+        let mut out = ChunkResult {
+            index: chunk.index,
+            file: chunk.file,
+            document: chunk.document,
+            ..Default::default()
+        };
+        let mut w = Worker {
+            rules,
+            opts,
+            index: &mut index,
+            out: &mut out,
+            seq_base: chunk.index << 32,
+            next: 0,
+        };
+        if chunk.document {
+            w.document(&chunk.data);
+        } else {
+            w.lines(&chunk.data);
+        }
+        drop(chunk);
+        if tx.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+struct Worker<'r, 'o> {
+    rules: &'r RuleSet,
+    opts: &'r Options,
+    index: &'o mut TypeIndex,
+    out: &'o mut ChunkResult,
+    seq_base: u64,
+    next: u64,
+}
+
+impl Worker<'_, '_> {
+    fn lines(&mut self, data: &[u8]) {
+        let mut start = 0;
+        let mut line_no = 0;
+        for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+            if start > data.len() || (end == data.len() && start == end) {
+                break;
+            }
+            line_no += 1;
+            let line = data[start..end].trim_ascii();
+            start = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            self.object(line, line_no);
+        }
+        self.out.lines = line_no;
+    }
+
+    /// A whole input holding JSON values: arrays of events, list pages or events.
+    fn document(&mut self, data: &[u8]) {
+        let mut counted = (0usize, 1u64);
+        let mut line_at = |offset: usize| {
+            counted.1 += memchr::memchr_iter(b'\n', &data[counted.0..offset]).count() as u64;
+            counted.0 = offset;
+            counted.1
+        };
+        let stream = serde_json::Deserializer::from_slice(data).into_iter::<&RawValue>();
+        for item in stream {
+            let raw = match item {
+                Ok(raw) => raw,
+                Err(e) => {
+                    self.out.bad.push((e.line() as u64, json_message(&e)));
+                    break;
+                }
+            };
+            let offset = raw.get().as_ptr() as usize - data.as_ptr() as usize;
+            let line = line_at(offset);
+            if raw.get().starts_with('[') {
+                match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+                    Ok(items) => {
+                        for item in items {
+                            let off = item.get().as_ptr() as usize - data.as_ptr() as usize;
+                            let l = line_at(off);
+                            self.object(item.get().as_bytes(), l);
+                        }
+                    }
+                    Err(e) => self.out.bad.push((line, json_message(&e))),
+                }
+            } else {
+                self.object(raw.get().as_bytes(), line);
+            }
+        }
+        self.out.lines = line_at(data.len());
+    }
+
+    /// One JSON object: an event or a list page.
+    fn object(&mut self, json: &[u8], line: u64) {
+        match Event::parse_any(json) {
+            Ok(Parsed::Event(ev)) => self.event(ev),
+            Ok(Parsed::Page(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    match Event::parse_any(item.get().as_bytes()) {
+                        Ok(Parsed::Event(ev)) => self.event(ev),
+                        Ok(Parsed::Page(_)) => self
+                            .out
+                            .bad
+                            .push((line, format!("list item {}: a list inside a list", i + 1))),
+                        Err(e) => self
+                            .out
+                            .bad
+                            .push((line, format!("list item {}: {}", i + 1, event_message(&e)))),
+                    }
+                }
+            }
+            Err(e) => self.out.bad.push((line, event_message(&e))),
+        }
+    }
+
+    fn event(&mut self, ev: Event<'_>) {
+        let t = ev.effective_at();
+        if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t >= u) {
+            return;
+        }
+        let seq = self.seq_base | self.next;
+        self.next += 1;
+        self.out.events += 1;
+        let start = self.out.ids.len() as u32;
+        self.out.ids.push_str(ev.id());
+        self.out
+            .id_spans
+            .push((start, self.out.ids.len() as u32, seq));
+        let (mut hits, mut errors) = (Vec::new(), Vec::new());
+        self.rules.check(&ev, self.index, &mut hits, &mut errors);
+        self.out.hits.extend(hits.into_iter().map(|h| (seq, h)));
+        self.out.errors.extend(errors.into_iter().map(|e| (seq, e)));
+    }
+}
+
+fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg,
+    };
+    format!("invalid JSON: {msg} (column {})", e.column())
+}
+
+fn event_message(e: &EventError) -> String {
+    match e {
+        EventError::Json(j) => json_message(j),
+        other => format!("not an audit log event: {other}"),
+    }
+}
+
+/// Cuts every input into chunks of whole lines (or one chunk per input that
+/// is not JSON Lines) and sends them, in read order.
+fn read_inputs(inputs: &[Input], tx: SyncSender<Chunk>) -> Result<(), ReadError> {
+    let mut index = 0u64;
+    for (file, input) in inputs.iter().enumerate() {
+        let err = |source| ReadError {
+            name: input.name(),
+            source,
+        };
+        let raw: Box<dyn Read> = match input {
+            Input::Path(p) => Box::new(File::open(p).map_err(err)?),
+            Input::Stdin => Box::new(io::stdin()),
+        };
+        let raw: Box<dyn Read> = if input.is_gzip() {
+            Box::new(flate2::read::MultiGzDecoder::new(raw))
+        } else {
+            raw
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, raw);
+        if !is_json_lines(&mut reader).map_err(err)? {
+            let mut data = Vec::new();
+            reader.read_to_end(&mut data).map_err(err)?;
+            if tx
+                .send(Chunk {
+                    index,
+                    file,
+                    document: true,
+                    data,
+                })
+                .is_err()
+            {
+                return Ok(());
+            }
+            index += 1;
+            continue;
+        }
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut data = Vec::with_capacity(CHUNK_SIZE + carry.len() + 64 * 1024);
+            data.append(&mut carry);
+            let eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
+            if !eof {
+                if let Some(nl) = memchr::memrchr(b'\n', &data) {
+                    carry.extend_from_slice(&data[nl + 1..]);
+                    data.truncate(nl + 1);
+                }
+            }
+            if !data.is_empty()
+                && tx
+                    .send(Chunk {
+                        index,
+                        file,
+                        document: false,
+                        data,
+                    })
+                    .is_err()
+            {
+                return Ok(());
+            }
+            index += 1;
+            if eof {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads until `data` holds at least `size` bytes; true at end of input.
+fn fill(reader: &mut impl Read, data: &mut Vec<u8>, size: usize) -> io::Result<bool> {
+    while data.len() < size {
+        let before = data.len();
+        let n = reader
+            .by_ref()
+            .take((size - before) as u64 + 64 * 1024)
+            .read_to_end(data)?;
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// True when the input is JSON Lines: its first line holds a complete JSON
+/// value. A JSON array or a pretty-printed object is read as a document.
+fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
+    let capacity = reader.capacity();
+    let buf = reader.fill_buf()?;
+    let Some(first) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(true);
+    };
+    if buf[first] == b'[' {
+        return Ok(false);
+    }
+    let rest = &buf[first..];
+    let line = match memchr::memchr(b'\n', rest) {
+        Some(nl) => &rest[..nl],
+        None if buf.len() < capacity => rest,
+        None => return Ok(true),
+    };
+    Ok(serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok())
+}
+
+/// Puts the chunks back in read order: absolute line numbers, first-read-wins
+/// de-duplication, then the ordered evaluation.
+fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Report {
+    results.sort_by_key(|r| r.index);
+    let mut bad_lines = Vec::new();
+    let mut lines_before = 0u64;
+    let mut current_file = usize::MAX;
+    for r in &results {
+        if r.file != current_file {
+            current_file = r.file;
+            lines_before = 0;
+        }
+        let name = inputs[r.file].name();
+        for (line, message) in &r.bad {
+            let line = if r.document {
+                *line
+            } else {
+                lines_before + line
+            };
+            bad_lines.push(BadLine {
+                file: name.clone(),
+                line,
+                message: message.clone(),
+            });
+        }
+        lines_before += r.lines;
+    }
+
+    let matches: Vec<_> = results
+        .iter_mut()
+        .map(|r| (std::mem::take(&mut r.hits), std::mem::take(&mut r.errors)))
+        .collect();
+    let total: usize = results.iter().map(|r| r.id_spans.len()).sum();
+    let mut first: FxHashMap<&str, u64> =
+        FxHashMap::with_capacity_and_hasher(total, Default::default());
+    for r in &results {
+        for &(a, b, seq) in &r.id_spans {
+            first.entry(&r.ids[a as usize..b as usize]).or_insert(seq);
+        }
+    }
+    let duplicates = (total - first.len()) as u64;
+    let mut batch = Batch::default();
+    let keep = |seq: u64, id: &str| duplicates == 0 || first.get(id) == Some(&seq);
+    for (hits, errors) in matches {
+        for (seq, hit) in hits {
+            if keep(seq, &hit.event_id) {
+                batch.hits.push(hit);
+            }
+        }
+        for (seq, e) in errors {
+            if keep(seq, &e.event_id) {
+                batch.errors.push(e);
+            }
+        }
+    }
+    let events = first.len() as u64;
+    drop(first);
+    drop(results);
+    let replayed = batch.finish(rules, &mut RuleState::new());
+    Report {
+        replayed,
+        events,
+        duplicates,
+        bad_lines,
+    }
+}

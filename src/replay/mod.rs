@@ -1,0 +1,113 @@
+//! Replaying events through rules: the ordered, de-duplicated evaluation that
+//! `rulecheck`, inline tests and the watcher share, so that they all agree.
+//!
+//! A batch is evaluated in two steps. Matching is stateless and can run in
+//! any order (in parallel over a file); its [`Hit`]s are then sorted by
+//! `(effective_at, event id, rule)` and fed to [`RuleState`] in that order.
+
+pub mod files;
+
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::event::Event;
+use crate::rules::{EvalError, Hit, Outcome, RuleSet, RuleState};
+
+/// Per-rule counts of one replay.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub id: String,
+    /// Events that passed the rule's match, condition and script.
+    pub matched: u64,
+    /// Alerts that went out.
+    pub alerts: u64,
+    /// Alerts quieted by `suppress`.
+    pub suppressed: u64,
+    /// Events on which the rule failed.
+    pub errors: u64,
+}
+
+/// The stateless results of a batch of events, before ordering.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub hits: Vec<Hit>,
+    pub errors: Vec<EvalError>,
+}
+
+/// What a batch raised.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub alerts: Vec<Alert>,
+    pub stats: Vec<RuleStats>,
+    pub errors: Vec<EvalError>,
+}
+
+/// Sorts events by `(effective_at, id)` and drops every event whose id was
+/// already read (the first one read wins).
+pub fn order_and_dedupe(events: &mut Vec<Event<'_>>) {
+    let mut seen = FxHashSet::default();
+    let mut keep: Vec<bool> = events
+        .iter()
+        .map(|e| seen.insert(e.id().to_owned()))
+        .collect();
+    let mut i = 0;
+    events.retain(|_| {
+        i += 1;
+        std::mem::take(&mut keep[i - 1])
+    });
+    events.sort_by(|a, b| (a.effective_at(), a.id()).cmp(&(b.effective_at(), b.id())));
+}
+
+/// Evaluates already ordered and de-duplicated events (see
+/// [`order_and_dedupe`]) with every enabled rule.
+pub fn evaluate(rules: &RuleSet, state: &mut RuleState, events: &[Event<'_>]) -> Replayed {
+    let mut batch = Batch::default();
+    let mut index = Default::default();
+    for ev in events {
+        rules.check(ev, &mut index, &mut batch.hits, &mut batch.errors);
+    }
+    batch.finish(rules, state)
+}
+
+impl Batch {
+    /// Orders the hits by event time and applies threshold and suppression.
+    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState) -> Replayed {
+        self.hits.sort_by(|a, b| {
+            (a.effective_at, a.event_id.as_str(), a.rule).cmp(&(
+                b.effective_at,
+                b.event_id.as_str(),
+                b.rule,
+            ))
+        });
+        let mut stats: Vec<RuleStats> = rules
+            .rules()
+            .iter()
+            .map(|r| RuleStats {
+                id: r.id.clone(),
+                ..RuleStats::default()
+            })
+            .collect();
+        for e in &self.errors {
+            stats[e.rule].errors += 1;
+        }
+        let mut alerts = Vec::new();
+        for hit in self.hits {
+            let s = &mut stats[hit.rule];
+            s.matched += 1;
+            match state.apply(rules, hit) {
+                Outcome::Counted => {}
+                Outcome::Suppressed => s.suppressed += 1,
+                Outcome::Alert(a) => {
+                    s.alerts += 1;
+                    alerts.push(a);
+                }
+            }
+        }
+        Replayed {
+            alerts,
+            stats,
+            errors: self.errors,
+        }
+    }
+}

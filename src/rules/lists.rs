@@ -1,0 +1,116 @@
+//! Named lists from the config (`lists:`), compiled once: each item is a
+//! network, a glob or plain text, matched as rules.md says.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use globset::{GlobSet, GlobSetBuilder};
+use ipnet::IpNet;
+use rustc_hash::FxHashSet;
+
+use super::text::{self, lower};
+
+/// One compiled list.
+#[derive(Debug, Default)]
+pub struct NamedList {
+    nets: Vec<IpNet>,
+    globs: Option<GlobSet>,
+    texts: FxHashSet<String>,
+}
+
+/// Every list the config defines, by name.
+#[derive(Debug, Default, Clone)]
+pub struct Lists(BTreeMap<String, Arc<NamedList>>);
+
+impl NamedList {
+    /// Compiles the items of one list; the error names the bad item.
+    pub fn compile(items: &[String]) -> Result<NamedList, String> {
+        let mut list = NamedList::default();
+        let mut globs = GlobSetBuilder::new();
+        let mut any_glob = false;
+        for item in items {
+            if let Some(net) = text::parse_network(item) {
+                list.nets.push(net);
+            } else if item.contains(['*', '?', '[']) {
+                globs.add(text::glob(item).map_err(|e| format!("bad glob {item:?}: {e}"))?);
+                any_glob = true;
+            } else {
+                list.texts.insert(item.to_lowercase());
+            }
+        }
+        if any_glob {
+            list.globs = Some(globs.build().map_err(|e| e.to_string())?);
+        }
+        Ok(list)
+    }
+
+    /// True when `value` is in the list: inside one of its networks, matched
+    /// by one of its globs, or equal (case-insensitively) to one of its texts.
+    pub fn contains(&self, value: &str) -> bool {
+        if !self.nets.is_empty() {
+            if let Ok(ip) = value.parse::<IpAddr>() {
+                if self.nets.iter().any(|n| n.contains(&ip)) {
+                    return true;
+                }
+            }
+        }
+        if let Some(globs) = &self.globs {
+            if globs.is_match(value) {
+                return true;
+            }
+        }
+        !self.texts.is_empty() && self.texts.contains(lower(value).as_ref())
+    }
+}
+
+impl Lists {
+    /// Compiles every list; errors name the list and the item.
+    pub fn compile(raw: &BTreeMap<String, Vec<String>>) -> Result<Lists, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, items) in raw {
+            match NamedList::compile(items) {
+                Ok(list) => {
+                    out.insert(name.clone(), Arc::new(list));
+                }
+                Err(e) => errors.push(format!("list `{name}`: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Lists(out))
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<NamedList>> {
+        self.0.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_networks_globs_or_text() {
+        let list = NamedList::compile(&[
+            "10.0.0.0/8".into(),
+            "203.0.113.7".into(),
+            "*@Example.com".into(),
+            "Bob@Partner.io".into(),
+        ])
+        .unwrap();
+        assert!(list.contains("10.1.2.3"));
+        assert!(list.contains("203.0.113.7"));
+        assert!(!list.contains("203.0.113.8"));
+        assert!(list.contains("alice@example.COM"));
+        assert!(list.contains("bob@partner.io"));
+        assert!(!list.contains("eve@evil.io"));
+    }
+}

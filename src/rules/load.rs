@@ -1,0 +1,602 @@
+//! Reading rule files: documents, fields and every check of contract v1, with
+//! all problems collected and reported as `PATH:LINE:COLUMN: message`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::matcher::Matcher;
+use super::raw::{RawRule, RawTest};
+use super::script::{ScriptEngine, SyntaxError};
+use super::summary::Templates;
+use super::testcase::TestCase;
+use super::{Environment, Rule, RuleSet, Severity, Suppress, Threshold};
+use crate::event::FieldPath;
+
+/// One problem found while loading rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Loading failed; every problem is listed.
+#[derive(Debug, thiserror::Error)]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems of one YAML document, translating its positions to
+/// positions in the file.
+pub(crate) struct Problems<'a> {
+    path: &'a Path,
+    line_offset: u64,
+    list: &'a mut Vec<Problem>,
+}
+
+impl Problems<'_> {
+    /// A problem at a YAML position of the current document.
+    pub fn at(&mut self, loc: &Location, message: impl Into<String>) {
+        let (line, column) = if loc.line() == 0 {
+            (None, None)
+        } else {
+            (Some(loc.line() + self.line_offset), Some(loc.column()))
+        };
+        self.list.push(Problem {
+            path: self.path.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// A problem in another file (a script), at a position of its own.
+    fn in_file(
+        &mut self,
+        path: &Path,
+        line: Option<u64>,
+        column: Option<u64>,
+        message: impl Into<String>,
+    ) {
+        self.list.push(Problem {
+            path: path.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+}
+
+pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, LoadError> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, &mut files, &mut problems);
+    }
+    let engine = ScriptEngine::new(env.lists.clone(), env.business_hours.clone());
+    let mut templates = Templates::new();
+    let mut rules: Vec<Rule> = Vec::new();
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem {
+                    path: file.clone(),
+                    line: None,
+                    column: None,
+                    message: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        for (offset, doc) in split_documents(&text) {
+            let mut p = Problems {
+                path: file,
+                line_offset: offset,
+                list: &mut problems,
+            };
+            let raw: RawRule = match serde_saphyr::from_str_with_options(&doc, yaml_options()) {
+                Ok(r) => r,
+                Err(e) => {
+                    let loc = e.location().unwrap_or(Location::UNKNOWN);
+                    p.at(&loc, yaml_message(&e));
+                    continue;
+                }
+            };
+            if let Some(rule) = compile(raw, file, env, &engine, &mut templates, &mut p) {
+                if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
+                    let msg = format!(
+                        "duplicate rule id `{}` (first defined at {}:{})",
+                        rule.id,
+                        first.file.display(),
+                        first.line
+                    );
+                    problems.push(Problem {
+                        path: file.clone(),
+                        line: Some(rule.line),
+                        column: None,
+                        message: msg,
+                    });
+                } else {
+                    rules.push(rule);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(RuleSet {
+            rules,
+            engine,
+            templates,
+        })
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// YAML reading options: YAML 1.2 booleans and numbers, as users expect.
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    o.strict_booleans = true;
+    o.leading_zero_numbers_as_strings = true;
+    o
+}
+
+/// The message of a YAML error, without its position or snippet.
+pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    let msg = serde_saphyr::DefaultMessageFormatter
+        .format_message(e.without_snippet())
+        .into_owned();
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(Problem {
+                path: path.to_owned(),
+                line: None,
+                column: None,
+                message: format!("cannot read rules: {e}"),
+            });
+            return;
+        }
+    };
+    if meta.is_file() {
+        out.push(path.to_owned());
+        return;
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            problems.push(Problem {
+                path: path.to_owned(),
+                line: None,
+                column: None,
+                message: format!("cannot read rules: {e}"),
+            });
+            return;
+        }
+    };
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out, problems);
+        } else if entry.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(entry);
+        }
+    }
+}
+
+/// Splits a file into its YAML documents at `---` lines, each with the number
+/// of lines before it. Documents holding only comments are left out.
+fn split_documents(text: &str) -> Vec<(u64, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 0u64;
+    let is_marker = |line: &str, m: &str| {
+        line.strip_prefix(m)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t', '#']))
+    };
+    for (n, line) in text.lines().enumerate() {
+        if is_marker(line, "---") || is_marker(line, "...") {
+            docs.push((start, std::mem::take(&mut current)));
+            start = n as u64;
+            // Keep the line (blanked) so that positions stay right.
+            current.push_str(&" ".repeat(3));
+            current.push_str(&line[3..]);
+            current.push('\n');
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs.into_iter()
+        .filter(|(_, d)| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
+}
+
+fn compile(
+    raw: RawRule,
+    file: &Path,
+    env: &Environment,
+    engine: &ScriptEngine,
+    templates: &mut Templates,
+    p: &mut Problems<'_>,
+) -> Option<Rule> {
+    let before = p.list.len();
+    let id = raw.id.value.clone();
+    let id_ok = id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+    if !id_ok {
+        p.at(&raw.id.referenced, format!("bad rule id {id:?}: use lower-case letters, digits, `_`, `.` and `-`, starting with a letter or digit"));
+    }
+    if raw.title.value.trim().is_empty() || raw.title.value.contains('\n') {
+        p.at(&raw.title.referenced, "`title` must be one non-empty line");
+    }
+    let severity = match raw.severity.value.as_str() {
+        "info" => Severity::Info,
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        other => {
+            p.at(
+                &raw.severity.referenced,
+                format!("unknown severity {other:?}: use info, low, medium, high or critical"),
+            );
+            Severity::Info
+        }
+    };
+    if raw.matches.is_none() && raw.condition.is_none() && raw.script.is_none() {
+        p.at(
+            &raw.id.referenced,
+            "the rule needs at least one of `match`, `condition` or `script`",
+        );
+    }
+    let matcher = raw
+        .matches
+        .as_ref()
+        .map(|m| Matcher::compile(&m.value, &env.lists, p));
+    let script = match (&raw.condition, &raw.script) {
+        (Some(_), Some(s)) => {
+            p.at(
+                &s.referenced,
+                "`condition` and `script` exclude each other: keep one",
+            );
+            None
+        }
+        (Some(c), None) => compile_condition(c, engine, env, p),
+        (None, Some(s)) => compile_script_file(s, file, engine, env, p),
+        (None, None) => None,
+    };
+    let threshold = raw.threshold.as_ref().and_then(|t| {
+        let window = duration(&t.value.window, p)?;
+        if t.value.count == 0 {
+            p.at(&t.referenced, "`threshold.count` must be at least 1");
+        }
+        Some(Threshold {
+            count: t.value.count,
+            window,
+            group_by: paths(&t.value.group_by.0, p),
+            distinct: t.value.distinct.as_ref().and_then(|d| path(d, p)),
+        })
+    });
+    let suppress = raw.suppress.as_ref().and_then(|s| {
+        Some(Suppress {
+            window: duration(&s.value.window, p)?,
+            key: paths(&s.value.key.0, p),
+        })
+    });
+    let summary = match templates.add(&id, raw.summary.as_ref().map(|s| s.value.as_str())) {
+        Ok(s) => Some(s),
+        Err(msg) => {
+            let at = raw
+                .summary
+                .as_ref()
+                .map_or(raw.id.referenced, |s| s.referenced);
+            p.at(&at, msg);
+            None
+        }
+    };
+    let tests: Vec<TestCase> = raw
+        .tests
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, t)| test_case(i, t, p))
+        .collect();
+    if p.list.len() > before {
+        return None;
+    }
+    Some(Rule {
+        id,
+        title: raw.title.value,
+        severity,
+        description: raw.description,
+        tags: raw.tags,
+        enabled: raw.enabled.unwrap_or(true),
+        notify: raw.notify,
+        file: file.to_owned(),
+        line: raw.id.referenced.line() + p.line_offset,
+        threshold,
+        suppress,
+        tests,
+        matcher,
+        script,
+        summary: summary?,
+    })
+}
+
+fn compile_condition(
+    c: &Spanned<String>,
+    engine: &ScriptEngine,
+    env: &Environment,
+    p: &mut Problems<'_>,
+) -> Option<super::Script> {
+    check_script_needs(&c.value, env, engine, |msg| p.at(&c.referenced, msg));
+    match engine.compile_condition(&c.value) {
+        Ok(s) => Some(s),
+        Err(SyntaxError {
+            line,
+            column,
+            message,
+        }) => {
+            // The condition's text starts at its YAML position; on its first
+            // line, columns are relative to it.
+            let loc = &c.referenced;
+            let (l, col) = match (line, column) {
+                (Some(1) | None, col) => (loc.line(), loc.column() + col.map_or(0, |c| c as u64)),
+                (Some(l), col) => (loc.line() + l as u64, col.unwrap_or(0) as u64),
+            };
+            p.list.push(Problem {
+                path: p.path.to_owned(),
+                line: Some(l + p.line_offset),
+                column: Some(col),
+                message: format!("condition: {message}"),
+            });
+            None
+        }
+    }
+}
+
+fn compile_script_file(
+    s: &Spanned<String>,
+    rule_file: &Path,
+    engine: &ScriptEngine,
+    env: &Environment,
+    p: &mut Problems<'_>,
+) -> Option<super::Script> {
+    let path = rule_file.parent().unwrap_or(Path::new(".")).join(&s.value);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            p.at(
+                &s.referenced,
+                format!("cannot read script {}: {e}", path.display()),
+            );
+            return None;
+        }
+    };
+    let mut needs = Vec::new();
+    check_script_needs(&text, env, engine, |msg| needs.push(msg));
+    for msg in needs {
+        p.in_file(&path, None, None, msg);
+    }
+    match engine.compile_script(&text) {
+        Ok(script) => Some(script),
+        Err(SyntaxError {
+            line,
+            column,
+            message,
+        }) => {
+            p.in_file(
+                &path,
+                line.map(|l| l as u64),
+                column.map(|c| c as u64),
+                message,
+            );
+            None
+        }
+    }
+}
+
+/// Load-time checks of what a script needs from the config: the lists it
+/// names literally and business hours for `business_hours(event)`.
+fn check_script_needs(
+    src: &str,
+    env: &Environment,
+    engine: &ScriptEngine,
+    mut report: impl FnMut(String),
+) {
+    for (at, _) in src.match_indices("in_list(") {
+        let rest = src[at + 8..].trim_start();
+        if let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+            if env.lists.get(name).is_none() {
+                report(format!(
+                    "in_list: list `{name}` is not defined in the config"
+                ));
+            }
+        }
+    }
+    if !engine.has_business_hours() && calls_with_args(src, "business_hours", |n| n < 3) {
+        report("business_hours() without a zone needs `business_hours` in the config (pass it with -c)".into());
+    }
+}
+
+/// True when `src` calls `name(...)` with an argument count for which `pred` holds.
+fn calls_with_args(src: &str, name: &str, pred: impl Fn(usize) -> bool) -> bool {
+    let pat = format!("{name}(");
+    src.match_indices(&pat).any(|(at, _)| {
+        let before_ok = src[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let (mut depth, mut args, mut empty) = (0i32, 1usize, true);
+        for c in src[at + pat.len()..].chars() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' if depth == 0 => break,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => args += 1,
+                c if !c.is_whitespace() => empty = false,
+                _ => {}
+            }
+        }
+        before_ok && pred(if empty { 0 } else { args })
+    })
+}
+
+fn duration(s: &Spanned<String>, p: &mut Problems<'_>) -> Option<i64> {
+    match crate::time::parse_duration(&s.value) {
+        Ok(d) if d > 0 => Some(d),
+        Ok(_) => {
+            p.at(
+                &s.referenced,
+                format!("bad duration {:?}: it must be at least one second", s.value),
+            );
+            None
+        }
+        Err(e) => {
+            p.at(&s.referenced, e);
+            None
+        }
+    }
+}
+
+fn path(s: &Spanned<String>, p: &mut Problems<'_>) -> Option<FieldPath> {
+    let path = FieldPath::parse(&s.value);
+    if path.is_none() {
+        p.at(&s.referenced, format!("bad field path {:?}", s.value));
+    }
+    path
+}
+
+fn paths(items: &[Spanned<String>], p: &mut Problems<'_>) -> Vec<FieldPath> {
+    items.iter().filter_map(|s| path(s, p)).collect()
+}
+
+fn test_case(i: usize, t: Spanned<RawTest>, p: &mut Problems<'_>) -> Option<TestCase> {
+    let RawTest {
+        name,
+        event,
+        events,
+        expect,
+        expect_alerts,
+        expect_severity,
+    } = t.value;
+    let events = match (event, events) {
+        (Some(e), None) => vec![e],
+        (None, Some(es)) if !es.is_empty() => es,
+        (Some(_), Some(_)) => {
+            p.at(
+                &t.referenced,
+                format!("test `{name}`: give `event` or `events`, not both"),
+            );
+            return None;
+        }
+        _ => {
+            p.at(
+                &t.referenced,
+                format!("test `{name}`: needs `event` or `events`"),
+            );
+            return None;
+        }
+    };
+    if expect.is_none() && expect_alerts.is_none() {
+        p.at(
+            &t.referenced,
+            format!("test `{name}`: needs `expect` or `expect_alerts`"),
+        );
+        return None;
+    }
+    if let Some(bad) = events.iter().position(|e| !e.is_object()) {
+        p.at(
+            &t.referenced,
+            format!("test `{name}`: event {} is not a mapping", bad + 1),
+        );
+        return None;
+    }
+    Some(TestCase {
+        name,
+        index: i,
+        line: t.referenced.line() + p.line_offset,
+        events: events.into_iter().map(Arc::new).collect(),
+        expect,
+        expect_alerts,
+        expect_severity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_their_line_offsets() {
+        let docs = split_documents(
+            "# header\nid: a\n---\nid: b\n--- # c\n# only a comment\n---\n\nid: c\n",
+        );
+        let offsets: Vec<u64> = docs.iter().map(|d| d.0).collect();
+        assert_eq!(offsets, vec![0, 2, 6]);
+        assert_eq!(docs[2].1.lines().nth(2), Some("id: c"));
+    }
+
+    #[test]
+    fn counts_call_arguments() {
+        assert!(calls_with_args(
+            "!business_hours(event)",
+            "business_hours",
+            |n| n < 3
+        ));
+        assert!(!calls_with_args(
+            "business_hours(ts, \"UTC\", \"Mon-Fri 09:00-17:00\")",
+            "business_hours",
+            |n| n < 3
+        ));
+        assert!(!calls_with_args(
+            "my_business_hours(x)",
+            "business_hours",
+            |n| n < 3
+        ));
+    }
+}

@@ -1,0 +1,399 @@
+//! The declarative `match` block, compiled once at load into a tree of
+//! conditions whose regexes, globs, networks and lists are ready to run.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use globset::{GlobSet, GlobSetBuilder};
+use ipnet::IpNet;
+use regex::RegexSet;
+use rustc_hash::FxHashSet;
+use serde_json::Value;
+
+use super::lists::{Lists, NamedList};
+use super::load::Problems;
+use super::raw::{MatchEntry, RawCond, RawMatch, Scalar};
+use super::text::{self, lower};
+use crate::event::{Event, FieldPath, FieldValue};
+
+/// A compiled `match` block.
+#[derive(Debug)]
+pub struct Matcher {
+    /// The top-level entries, all of which must hold.
+    entries: Vec<Cond>,
+}
+
+#[derive(Debug)]
+enum Cond {
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Field(FieldCond),
+}
+
+#[derive(Debug)]
+struct FieldCond {
+    path: FieldPath,
+    ops: Vec<Op>,
+}
+
+#[derive(Debug)]
+struct Op {
+    test: Test,
+    negate: bool,
+}
+
+#[derive(Debug)]
+enum Test {
+    Eq(FxHashSet<String>),
+    Glob(GlobSet),
+    Regex(RegexSet),
+    Cidr(Vec<IpNet>),
+    Contains(Vec<String>),
+    StartsWith(Vec<String>),
+    EndsWith(Vec<String>),
+    Cmp(Cmp, Vec<f64>),
+    Exists(bool),
+    InList(Arc<NamedList>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+const OPERATORS: &str = "eq, ne, in, not_in, glob, not_glob, regex, not_regex, cidr, not_cidr, \
+contains, starts_with, ends_with, gt, gte, lt, lte, exists, in_list, not_in_list";
+
+impl Matcher {
+    /// Compiles a `match` mapping; problems are added to `problems`.
+    pub(crate) fn compile(raw: &RawMatch, lists: &Lists, problems: &mut Problems<'_>) -> Matcher {
+        Matcher {
+            entries: compile_entries(raw, lists, problems),
+        }
+    }
+
+    /// True when every entry holds for `event`.
+    pub fn matches(&self, event: &Event<'_>) -> bool {
+        self.entries.iter().all(|c| c.holds(event))
+    }
+
+    /// False when the top-level `type` entries rule out events of type `ty`,
+    /// so that rules can be indexed by the event types they may match.
+    pub fn may_match_type(&self, ty: &str) -> bool {
+        self.entries.iter().all(|c| match c {
+            Cond::Field(f) if f.path.is_type() => f.holds_on(&FieldValue::Text(ty)),
+            _ => true,
+        })
+    }
+}
+
+fn compile_entries(raw: &RawMatch, lists: &Lists, problems: &mut Problems<'_>) -> Vec<Cond> {
+    let mut out = Vec::with_capacity(raw.0.len());
+    for (key, entry) in &raw.0 {
+        let cond = match entry {
+            MatchEntry::Any(items) | MatchEntry::All(items) => {
+                if items.is_empty() {
+                    problems.at(
+                        &key.referenced,
+                        format!("`{}` needs at least one mapping", key.value),
+                    );
+                }
+                let conds = items
+                    .iter()
+                    .map(|m| Cond::All(compile_entries(&m.value, lists, problems)))
+                    .collect();
+                if matches!(entry, MatchEntry::Any(_)) {
+                    Cond::Any(conds)
+                } else {
+                    Cond::All(conds)
+                }
+            }
+            MatchEntry::Not(m) => Cond::Not(Box::new(Cond::All(compile_entries(
+                &m.value, lists, problems,
+            )))),
+            MatchEntry::Field(cond) => {
+                let Some(path) = FieldPath::parse(&key.value) else {
+                    problems.at(&key.referenced, format!("bad field path {:?}", key.value));
+                    continue;
+                };
+                let ops = match &cond.value {
+                    RawCond::One(s) => vec![eq_op(std::slice::from_ref(s), false)],
+                    RawCond::Many(items) => {
+                        if items.is_empty() {
+                            problems.at(
+                                &cond.referenced,
+                                "an empty list matches nothing: remove the entry or add values",
+                            );
+                        }
+                        vec![eq_op(items, false)]
+                    }
+                    RawCond::Ops(ops) => {
+                        if ops.is_empty() {
+                            problems.at(
+                                &cond.referenced,
+                                format!("no operators for `{}`", key.value),
+                            );
+                        }
+                        ops.iter()
+                            .filter_map(|(name, operand)| {
+                                match compile_op(name, &operand.value.0, lists) {
+                                    Ok(op) => Some(op),
+                                    Err(msg) => {
+                                        problems.at(
+                                            &operand.referenced,
+                                            format!("`{}`: {msg}", key.value),
+                                        );
+                                        None
+                                    }
+                                }
+                            })
+                            .collect()
+                    }
+                };
+                Cond::Field(FieldCond { path, ops })
+            }
+        };
+        out.push(cond);
+    }
+    out
+}
+
+fn eq_op(items: &[Scalar], negate: bool) -> Op {
+    let set = items
+        .iter()
+        .filter_map(Scalar::text)
+        .map(|t| t.to_lowercase())
+        .collect();
+    Op {
+        test: Test::Eq(set),
+        negate,
+    }
+}
+
+fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String> {
+    let (positive, negate) = match name.strip_prefix("not_") {
+        Some(p) if matches!(p, "in" | "glob" | "regex" | "cidr" | "in_list") => (p, true),
+        _ if name == "ne" => ("eq", true),
+        _ => (name, false),
+    };
+    if items.is_empty() {
+        return Err(format!("`{name}` needs a value"));
+    }
+    let texts = || -> Result<Vec<String>, String> {
+        items
+            .iter()
+            .map(|s| {
+                s.text()
+                    .ok_or_else(|| format!("`{name}` needs text, not null"))
+            })
+            .collect()
+    };
+    let test = match positive {
+        "eq" | "in" => return Ok(eq_op(items, negate)),
+        "glob" => {
+            let mut set = GlobSetBuilder::new();
+            for p in texts()? {
+                set.add(text::glob(&p).map_err(|e| format!("bad glob {p:?}: {e}"))?);
+            }
+            Test::Glob(set.build().map_err(|e| e.to_string())?)
+        }
+        "regex" => {
+            let pats = texts()?;
+            for p in &pats {
+                regex::Regex::new(p)
+                    .map_err(|e| format!("bad regex {p:?}: {}", one_line(&e.to_string())))?;
+            }
+            Test::Regex(RegexSet::new(&pats).map_err(|e| one_line(&e.to_string()))?)
+        }
+        "cidr" => Test::Cidr(
+            texts()?
+                .iter()
+                .map(|t| {
+                    text::parse_network(t).ok_or_else(|| {
+                        format!("bad network {t:?}: write it like 10.0.0.0/8 or 2001:db8::/32")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        "contains" => Test::Contains(texts()?.iter().map(|t| t.to_lowercase()).collect()),
+        "starts_with" => Test::StartsWith(texts()?.iter().map(|t| t.to_lowercase()).collect()),
+        "ends_with" => Test::EndsWith(texts()?.iter().map(|t| t.to_lowercase()).collect()),
+        "gt" | "gte" | "lt" | "lte" => {
+            let cmp = match positive {
+                "gt" => Cmp::Gt,
+                "gte" => Cmp::Gte,
+                "lt" => Cmp::Lt,
+                _ => Cmp::Lte,
+            };
+            let nums = items
+                .iter()
+                .map(|s| {
+                    s.number().ok_or_else(|| {
+                        format!(
+                            "`{name}` needs a number, got {}",
+                            s.text().unwrap_or_default()
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Test::Cmp(cmp, nums)
+        }
+        "exists" => match items {
+            [Scalar::Bool(b)] => Test::Exists(*b),
+            _ => return Err("`exists` takes true or false".into()),
+        },
+        "in_list" => {
+            let names = texts()?;
+            if names.len() != 1 {
+                return Err(format!("`{name}` takes one list name"));
+            }
+            let list = lists.get(&names[0]).ok_or_else(|| {
+                let known: Vec<&str> = lists.names().collect();
+                if known.is_empty() {
+                    format!("list `{}` is not defined: no config lists are loaded (pass the config with -c)", names[0])
+                } else {
+                    format!("list `{}` is not defined in the config (lists: {})", names[0], known.join(", "))
+                }
+            })?;
+            Test::InList(list.clone())
+        }
+        _ => {
+            return Err(format!(
+                "unknown operator `{name}` (operators: {OPERATORS})"
+            ));
+        }
+    };
+    Ok(Op { test, negate })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Cond {
+    fn holds(&self, event: &Event<'_>) -> bool {
+        match self {
+            Cond::All(cs) => cs.iter().all(|c| c.holds(event)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds(event)),
+            Cond::Not(c) => !c.holds(event),
+            Cond::Field(f) => f.holds_on(&f.path.resolve(event)),
+        }
+    }
+}
+
+impl FieldCond {
+    fn holds_on(&self, value: &FieldValue<'_>) -> bool {
+        if matches!(value, FieldValue::Missing) {
+            // On a missing value every operator is false but `exists: false`.
+            return self
+                .ops
+                .iter()
+                .all(|op| matches!(op.test, Test::Exists(false)));
+        }
+        self.ops.iter().all(|op| op.holds(value))
+    }
+}
+
+impl Op {
+    fn holds(&self, value: &FieldValue<'_>) -> bool {
+        if let Test::Exists(want) = self.test {
+            return want;
+        }
+        let positive = match value {
+            FieldValue::Missing => return false,
+            FieldValue::Text(s) => self.test.holds(Atom::Str(s)),
+            FieldValue::Owned(s) => self.test.holds(Atom::Str(s)),
+            FieldValue::Int(i) => self.test.holds(Atom::Int(*i)),
+            FieldValue::Json(Value::Array(items)) => {
+                items.iter().any(|v| self.test.holds(Atom::of(v)))
+            }
+            FieldValue::Json(v) => self.test.holds(Atom::of(v)),
+        };
+        positive != self.negate
+    }
+}
+
+/// One scalar of an event value (an array is tested element by element).
+#[derive(Clone, Copy)]
+enum Atom<'v> {
+    Str(&'v str),
+    Int(i64),
+    Num(&'v serde_json::Number),
+    Bool(bool),
+    Other,
+}
+
+impl<'v> Atom<'v> {
+    fn of(v: &'v Value) -> Atom<'v> {
+        match v {
+            Value::String(s) => Atom::Str(s),
+            Value::Number(n) => Atom::Num(n),
+            Value::Bool(b) => Atom::Bool(*b),
+            _ => Atom::Other,
+        }
+    }
+
+    fn text(self) -> Option<Cow<'v, str>> {
+        match self {
+            Atom::Str(s) => Some(Cow::Borrowed(s)),
+            Atom::Int(i) => Some(Cow::Owned(i.to_string())),
+            Atom::Num(n) => Some(Cow::Owned(n.to_string())),
+            Atom::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+            Atom::Other => None,
+        }
+    }
+
+    fn number(self) -> Option<f64> {
+        match self {
+            Atom::Str(s) => s.trim().parse().ok(),
+            Atom::Int(i) => Some(i as f64),
+            Atom::Num(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+}
+
+impl Test {
+    fn holds(&self, atom: Atom<'_>) -> bool {
+        if let Test::Cmp(cmp, nums) = self {
+            let Some(x) = atom.number() else { return false };
+            return nums.iter().any(|&n| match cmp {
+                Cmp::Gt => x > n,
+                Cmp::Gte => x >= n,
+                Cmp::Lt => x < n,
+                Cmp::Lte => x <= n,
+            });
+        }
+        let Some(text) = atom.text() else {
+            return false;
+        };
+        match self {
+            Test::Eq(set) => set.contains(lower(&text).as_ref()),
+            Test::Glob(set) => set.is_match(text.as_ref()),
+            Test::Regex(set) => set.is_match(&text),
+            Test::Cidr(nets) => text
+                .trim()
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+            Test::Contains(needles) => {
+                let hay = lower(&text);
+                needles.iter().any(|n| hay.contains(n.as_str()))
+            }
+            Test::StartsWith(needles) => {
+                let hay = lower(&text);
+                needles.iter().any(|n| hay.starts_with(n.as_str()))
+            }
+            Test::EndsWith(needles) => {
+                let hay = lower(&text);
+                needles.iter().any(|n| hay.ends_with(n.as_str()))
+            }
+            Test::InList(list) => list.contains(&text),
+            Test::Cmp(..) | Test::Exists(_) => unreachable!("handled above"),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Rhai conditions and scripts: one sandboxed engine with the contract's
+//! functions, scripts compiled once, the event's view built only when one runs.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+use rustc_hash::FxHashMap;
+
+use super::hours::{self, BusinessHours};
+use super::lists::Lists;
+use super::text;
+use crate::event::Event;
+
+/// The shared, sandboxed script engine.
+pub struct ScriptEngine {
+    engine: Engine,
+    has_business_hours: bool,
+}
+
+/// A compiled `condition` or `script`.
+#[derive(Debug)]
+pub struct Script {
+    ast: AST,
+}
+
+/// A script syntax error with its position inside the script text.
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+type Fail = Box<EvalAltResult>;
+
+fn fail(msg: impl Into<String>) -> Fail {
+    msg.into().into()
+}
+
+impl ScriptEngine {
+    /// Builds the engine with the config's lists and business hours.
+    pub fn new(lists: Lists, business_hours: Option<Arc<BusinessHours>>) -> ScriptEngine {
+        let mut e = Engine::new();
+        e.set_max_operations(200_000)
+            .set_max_expr_depths(64, 32)
+            .set_max_call_levels(32)
+            .set_max_string_size(64 * 1024)
+            .set_max_array_size(10_000)
+            .set_max_map_size(10_000)
+            .set_max_modules(0)
+            .set_max_variables(256)
+            .set_strict_variables(true);
+        e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        e.disable_symbol("eval");
+        e.on_print(|s| tracing::debug!(target: "auditwatch::script", "{s}"));
+        e.on_debug(|s, _, _| tracing::debug!(target: "auditwatch::script", "{s}"));
+
+        let has_business_hours = business_hours.is_some();
+        let bh = business_hours.clone();
+        e.register_fn("business_hours", move |event: Map| -> Result<bool, Fail> {
+            let bh = bh.as_ref().ok_or_else(|| {
+                fail("business_hours(event) needs `business_hours` in the config")
+            })?;
+            let ts = event
+                .get("effective_at")
+                .and_then(|v| v.as_int().ok())
+                .ok_or_else(|| fail("business_hours(event): the event has no effective_at"))?;
+            Ok(bh.contains(ts))
+        });
+        let bh = business_hours;
+        e.register_fn("business_hours", move |ts: i64| -> Result<bool, Fail> {
+            let bh = bh
+                .as_ref()
+                .ok_or_else(|| fail("business_hours(ts) needs `business_hours` in the config"))?;
+            Ok(bh.contains(ts))
+        });
+        e.register_fn(
+            "business_hours",
+            |ts: i64, tz: &str, spec: &str| -> Result<bool, Fail> {
+                with_cached(&HOURS, (tz, spec), || BusinessHours::parse_spec(tz, spec))
+                    .map(|bh| bh.contains(ts))
+            },
+        );
+        e.register_fn("local_time", |ts: i64, tz: &str| -> Result<Map, Fail> {
+            let z = hours::local_time(ts, tz).map_err(fail)?;
+            let mut m = Map::new();
+            m.insert("year".into(), Dynamic::from_int(i64::from(z.year())));
+            m.insert("month".into(), Dynamic::from_int(i64::from(z.month())));
+            m.insert("day".into(), Dynamic::from_int(i64::from(z.day())));
+            m.insert("hour".into(), Dynamic::from_int(i64::from(z.hour())));
+            m.insert("minute".into(), Dynamic::from_int(i64::from(z.minute())));
+            m.insert("second".into(), Dynamic::from_int(i64::from(z.second())));
+            m.insert(
+                "weekday".into(),
+                Dynamic::from_int(i64::from(z.weekday().to_monday_one_offset())),
+            );
+            Ok(m)
+        });
+        e.register_fn("cidr_match", |ip: &str, cidr: &str| -> Result<bool, Fail> {
+            let net = text::parse_network(cidr)
+                .ok_or_else(|| fail(format!("cidr_match: bad network {cidr:?}")))?;
+            Ok(ip
+                .trim()
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)))
+        });
+        e.register_fn(
+            "glob_match",
+            |value: &str, pattern: &str| -> Result<bool, Fail> {
+                with_cached(&GLOBS, (pattern, ""), || {
+                    text::glob(pattern)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| format!("glob_match: bad glob {pattern:?}: {e}"))
+                })
+                .map(|g| g.is_match(value))
+            },
+        );
+        e.register_fn(
+            "regex_match",
+            |value: &str, pattern: &str| -> Result<bool, Fail> {
+                with_cached(&REGEXES, (pattern, ""), || {
+                    regex::Regex::new(pattern)
+                        .map_err(|e| format!("regex_match: bad regex {pattern:?}: {e}"))
+                })
+                .map(|r| r.is_match(value))
+            },
+        );
+        e.register_fn(
+            "in_list",
+            move |name: &str, value: &str| -> Result<bool, Fail> {
+                let list = lists.get(name).ok_or_else(|| {
+                    fail(format!(
+                        "in_list: list `{name}` is not defined in the config"
+                    ))
+                })?;
+                Ok(list.contains(value))
+            },
+        );
+        ScriptEngine {
+            engine: e,
+            has_business_hours,
+        }
+    }
+
+    /// True when the config has business hours for `business_hours(event)`.
+    pub fn has_business_hours(&self) -> bool {
+        self.has_business_hours
+    }
+
+    /// Compiles a `condition` expression.
+    pub fn compile_condition(&self, src: &str) -> Result<Script, SyntaxError> {
+        self.engine
+            .compile_expression_with_scope(&event_scope(), src)
+            .map(|ast| Script { ast })
+            .map_err(|e| syntax_error(e.1, e.0.to_string()))
+    }
+
+    /// Compiles a script file's text.
+    pub fn compile_script(&self, src: &str) -> Result<Script, SyntaxError> {
+        self.engine
+            .compile_with_scope(&event_scope(), src)
+            .map(|ast| Script { ast })
+            .map_err(|e| syntax_error(e.1, e.0.to_string()))
+    }
+
+    /// Runs a script on an event's view; the result must be a boolean.
+    pub fn eval(&self, script: &Script, view: &Dynamic) -> Result<bool, String> {
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("event", view.clone());
+        let out = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
+            .map_err(|e| e.to_string())?;
+        out.as_bool()
+            .map_err(|t| format!("the script must evaluate to a boolean, not {t}"))
+    }
+}
+
+/// The event as scripts see it: a read-only map of every field, with `time`,
+/// `details` and the normalized `actor` fields.
+pub fn view(event: &Event<'_>) -> Dynamic {
+    let map = serde_json::Value::Object(event.to_view());
+    rhai::serde::to_dynamic(&map).unwrap_or(Dynamic::UNIT)
+}
+
+fn event_scope() -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("event", Dynamic::from_map(Map::new()));
+    scope
+}
+
+fn syntax_error(pos: Position, message: String) -> SyntaxError {
+    SyntaxError {
+        line: pos.line(),
+        column: pos.position(),
+        message,
+    }
+}
+
+type Cache<T> = RefCell<FxHashMap<(String, String), Arc<T>>>;
+
+thread_local! {
+    static HOURS: Cache<BusinessHours> = RefCell::default();
+    static GLOBS: Cache<globset::GlobMatcher> = RefCell::default();
+    static REGEXES: Cache<regex::Regex> = RefCell::default();
+}
+
+/// Compiles a script function's pattern once per thread and keeps it, so a
+/// rule that calls `regex_match` on every event compiles its regex once.
+fn with_cached<T>(
+    cache: &'static std::thread::LocalKey<Cache<T>>,
+    key: (&str, &str),
+    build: impl FnOnce() -> Result<T, String>,
+) -> Result<Arc<T>, Fail> {
+    cache.with(|c| {
+        let owned = (key.0.to_owned(), key.1.to_owned());
+        if let Some(v) = c.borrow().get(&owned) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(build().map_err(fail)?);
+        let mut c = c.borrow_mut();
+        if c.len() >= 1024 {
+            c.clear();
+        }
+        c.insert(owned, v.clone());
+        Ok(v)
+    })
+}

@@ -1,0 +1,166 @@
+//! Threshold and suppression state, on event time: the only part of rule
+//! evaluation that depends on the order of events, kept in one object.
+
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use super::{Hit, Rule, RuleSet};
+use crate::alert::Alert;
+
+/// Threshold groups and suppression keys of every rule of a rule set.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RuleState {
+    rules: FxHashMap<String, PerRule>,
+    #[serde(skip)]
+    since_prune: u32,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PerRule {
+    groups: FxHashMap<String, VecDeque<Entry>>,
+    suppress: FxHashMap<String, Quiet>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    at: i64,
+    id: String,
+    distinct: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Quiet {
+    last_sent: i64,
+    pending: u64,
+}
+
+/// What one matching event led to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Counted towards a threshold that has not fired.
+    Counted,
+    /// Raised an alert that `suppress` quieted.
+    Suppressed,
+    /// Raised an alert that goes out.
+    Alert(Alert),
+}
+
+impl RuleState {
+    pub fn new() -> RuleState {
+        RuleState::default()
+    }
+
+    /// Feeds one match to its rule's threshold and suppression. Matches must
+    /// come in event-time order for exact results.
+    pub fn apply(&mut self, rules: &RuleSet, hit: Hit) -> Outcome {
+        let rule = &rules.rules()[hit.rule];
+        self.maybe_prune(hit.effective_at, rules);
+        let state = self.rules.entry(rule.id.clone()).or_default();
+        let event_ids = match &rule.threshold {
+            None => vec![hit.event_id.clone()],
+            Some(t) => {
+                let group = state
+                    .groups
+                    .entry(hit.group.clone().unwrap_or_default())
+                    .or_default();
+                let pos = group.partition_point(|e| e.at <= hit.effective_at);
+                group.insert(
+                    pos,
+                    Entry {
+                        at: hit.effective_at,
+                        id: hit.event_id.clone(),
+                        distinct: hit.distinct.clone(),
+                    },
+                );
+                let newest = group.back().map_or(hit.effective_at, |e| e.at);
+                while group.front().is_some_and(|e| newest - e.at > t.window) {
+                    group.pop_front();
+                }
+                let count = if t.distinct.is_some() {
+                    group
+                        .iter()
+                        .filter_map(|e| e.distinct.as_deref())
+                        .collect::<FxHashSet<_>>()
+                        .len()
+                } else {
+                    group.len()
+                };
+                if count < t.count as usize {
+                    return Outcome::Counted;
+                }
+                group.drain(..).map(|e| e.id).collect()
+            }
+        };
+        let mut suppressed = 0;
+        if let Some(s) = &rule.suppress {
+            let key = hit.suppress_key.clone().unwrap_or_default();
+            match state.suppress.get_mut(&key) {
+                Some(q) if hit.effective_at - q.last_sent < s.window => {
+                    q.pending += 1;
+                    return Outcome::Suppressed;
+                }
+                Some(q) => {
+                    suppressed = std::mem::take(&mut q.pending);
+                    q.last_sent = hit.effective_at;
+                }
+                None => {
+                    state.suppress.insert(
+                        key,
+                        Quiet {
+                            last_sent: hit.effective_at,
+                            pending: 0,
+                        },
+                    );
+                }
+            }
+        }
+        Outcome::Alert(make_alert(rules, rule, hit, event_ids, suppressed))
+    }
+
+    /// Drops threshold groups and suppression keys that can no longer affect
+    /// an alert, so that long runs keep a bounded state.
+    fn maybe_prune(&mut self, now: i64, rules: &RuleSet) {
+        self.since_prune += 1;
+        if self.since_prune < 65_536 {
+            return;
+        }
+        self.since_prune = 0;
+        for rule in rules.rules() {
+            let Some(state) = self.rules.get_mut(&rule.id) else {
+                continue;
+            };
+            if let Some(t) = &rule.threshold {
+                state
+                    .groups
+                    .retain(|_, g| g.back().is_some_and(|e| now - e.at <= t.window));
+            }
+            if let Some(s) = &rule.suppress {
+                state
+                    .suppress
+                    .retain(|_, q| q.pending > 0 || now - q.last_sent < s.window);
+            }
+        }
+    }
+}
+
+fn make_alert(
+    rules: &RuleSet,
+    rule: &Rule,
+    hit: Hit,
+    event_ids: Vec<String>,
+    suppressed: u64,
+) -> Alert {
+    let summary = rules.render_summary(rule, &hit.context, event_ids.len());
+    Alert {
+        rule_id: rule.id.clone(),
+        severity: rule.severity,
+        title: rule.title.clone(),
+        summary,
+        event_id: hit.event_id,
+        event_ids,
+        effective_at: hit.effective_at,
+        suppressed,
+    }
+}
