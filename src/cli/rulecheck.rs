@@ -147,10 +147,10 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     } else {
         Format::Jsonl
     });
-    if let Err(e) = print_alerts(format, &report) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(Usage::new(format!("cannot write output: {e}")));
-        }
+    if let Err(e) = print_alerts(format, &report)
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(Usage::new(format!("cannot write output: {e}")));
     }
     print_summary(&report, elapsed);
     Ok(
@@ -371,7 +371,7 @@ fn print_summary(report: &Report, elapsed: std::time::Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         err,
-        "\n{} events ({} duplicates skipped, {} malformed lines), {} rules ({} matched nothing), {} alerts, in {:.2}s ({:.0} events/s)",
+        "\n{} events ({} duplicates skipped, {} malformed lines), {} rules ({} matched nothing), {} alerts, in {:.2}s ({:.0} events/s{})",
         report.events,
         report.duplicates,
         report.bad_lines.len(),
@@ -380,7 +380,17 @@ fn print_summary(report: &Report, elapsed: std::time::Duration) {
         report.replayed.alerts.len(),
         secs,
         report.events as f64 / secs,
+        peak_memory()
+            .map(|kib| format!(", peak memory {} MiB", kib / 1024))
+            .unwrap_or_default(),
     );
+}
+
+/// The process's peak resident memory in KiB, where the system tells it.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs every inline test; prints one line per case and a closing count.

@@ -44,6 +44,9 @@ struct TopField<'a> {
 }
 
 /// What one JSON object of input turned out to be.
+// Events are parsed by the million and moved right away: boxing them would
+// cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     /// An audit log object.
     Event(Event<'a>),
@@ -182,10 +185,11 @@ struct TopLevel<'a> {
 
 impl<'a> TopLevel<'a> {
     fn into_parsed(self) -> Result<Parsed<'a>, EventError> {
-        if self.id.is_none() && self.kind.is_none() {
-            if let Some(page) = self.page_items()? {
-                return Ok(Parsed::Page(page));
-            }
+        if self.id.is_none()
+            && self.kind.is_none()
+            && let Some(page) = self.page_items()?
+        {
+            return Ok(Parsed::Page(page));
         }
         Ok(Parsed::Event(Event {
             id: self.id.ok_or(EventError::Missing("id"))?,

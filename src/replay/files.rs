@@ -352,11 +352,9 @@ fn read_inputs(inputs: &[Input], tx: SyncSender<Chunk>) -> Result<(), ReadError>
             let mut data = Vec::with_capacity(CHUNK_SIZE + carry.len() + 64 * 1024);
             data.append(&mut carry);
             let eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
-            if !eof {
-                if let Some(nl) = memchr::memrchr(b'\n', &data) {
-                    carry.extend_from_slice(&data[nl + 1..]);
-                    data.truncate(nl + 1);
-                }
+            if !eof && let Some(nl) = memchr::memrchr(b'\n', &data) {
+                carry.extend_from_slice(&data[nl + 1..]);
+                data.truncate(nl + 1);
             }
             if !data.is_empty()
                 && tx

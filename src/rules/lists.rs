@@ -48,17 +48,16 @@ impl NamedList {
     /// True when `value` is in the list: inside one of its networks, matched
     /// by one of its globs, or equal (case-insensitively) to one of its texts.
     pub fn contains(&self, value: &str) -> bool {
-        if !self.nets.is_empty() {
-            if let Ok(ip) = value.parse::<IpAddr>() {
-                if self.nets.iter().any(|n| n.contains(&ip)) {
-                    return true;
-                }
-            }
+        if !self.nets.is_empty()
+            && let Ok(ip) = value.parse::<IpAddr>()
+            && self.nets.iter().any(|n| n.contains(&ip))
+        {
+            return true;
         }
-        if let Some(globs) = &self.globs {
-            if globs.is_match(value) {
-                return true;
-            }
+        if let Some(globs) = &self.globs
+            && globs.is_match(value)
+        {
+            return true;
         }
         !self.texts.is_empty() && self.texts.contains(lower(value).as_ref())
     }

@@ -450,12 +450,12 @@ fn check_script_needs(
 ) {
     for (at, _) in src.match_indices("in_list(") {
         let rest = src[at + 8..].trim_start();
-        if let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
-            if env.lists.get(name).is_none() {
-                report(format!(
-                    "in_list: list `{name}` is not defined in the config"
-                ));
-            }
+        if let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next())
+            && env.lists.get(name).is_none()
+        {
+            report(format!(
+                "in_list: list `{name}` is not defined in the config"
+            ));
         }
     }
     if !engine.has_business_hours() && calls_with_args(src, "business_hours", |n| n < 3) {

@@ -220,10 +220,10 @@ impl RuleSet {
         errors: &mut Vec<EvalError>,
     ) {
         let rule = &self.rules[i];
-        if let Some(m) = &rule.matcher {
-            if !m.matches(event) {
-                return;
-            }
+        if let Some(m) = &rule.matcher
+            && !m.matches(event)
+        {
+            return;
         }
         if let Some(script) = &rule.script {
             let view = view.get_or_insert_with(|| script::view(event));

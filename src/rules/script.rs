@@ -184,9 +184,11 @@ pub fn view(event: &Event<'_>) -> Dynamic {
     rhai::serde::to_dynamic(&map).unwrap_or(Dynamic::UNIT)
 }
 
+/// The scope scripts are compiled with: `event` is declared (so that strict
+/// variables accept it) but not constant, so the optimizer cannot fold it.
 fn event_scope() -> Scope<'static> {
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("event", Dynamic::from_map(Map::new()));
+    scope.push_dynamic("event", Dynamic::from_map(Map::new()));
     scope
 }
 

@@ -99,19 +99,19 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     let alerts = batch.finish(rules, &mut state).alerts;
     let n = alerts.len();
     let mut problems = Vec::new();
-    if let Some(want) = case.expect {
-        if want != (n > 0) {
-            problems.push(if want {
-                "expected an alert, got none".to_owned()
-            } else {
-                format!("expected no alert, got {n}")
-            });
-        }
+    if let Some(want) = case.expect
+        && want != (n > 0)
+    {
+        problems.push(if want {
+            "expected an alert, got none".to_owned()
+        } else {
+            format!("expected no alert, got {n}")
+        });
     }
-    if let Some(want) = case.expect_alerts {
-        if want != n {
-            problems.push(format!("expected {want} alerts, got {n}"));
-        }
+    if let Some(want) = case.expect_alerts
+        && want != n
+    {
+        problems.push(format!("expected {want} alerts, got {n}"));
     }
     if let Some(want) = case.expect_severity {
         if let Some(bad) = alerts.iter().find(|a| a.severity != want) {
