@@ -54,16 +54,19 @@ impl RuleState {
 
     /// Feeds one match to its rule's threshold and suppression. Matches must
     /// come in event-time order for exact results.
-    pub fn apply(&mut self, rules: &RuleSet, hit: Hit) -> Outcome {
+    pub fn apply(&mut self, rules: &RuleSet, mut hit: Hit) -> Outcome {
         let rule = &rules.rules()[hit.rule];
         self.maybe_prune(hit.effective_at, rules);
-        let state = self.rules.entry(rule.id.clone()).or_default();
+        if !self.rules.contains_key(&rule.id) {
+            self.rules.insert(rule.id.clone(), PerRule::default());
+        }
+        let state = self.rules.get_mut(&rule.id).expect("inserted above");
         let event_ids = match &rule.threshold {
             None => vec![hit.event_id.clone()],
             Some(t) => {
                 let group = state
                     .groups
-                    .entry(hit.group.clone().unwrap_or_default())
+                    .entry(hit.group.take().unwrap_or_default())
                     .or_default();
                 let pos = group.partition_point(|e| e.at <= hit.effective_at);
                 group.insert(
@@ -71,7 +74,7 @@ impl RuleState {
                     Entry {
                         at: hit.effective_at,
                         id: hit.event_id.clone(),
-                        distinct: hit.distinct.clone(),
+                        distinct: hit.distinct.take(),
                     },
                 );
                 let newest = group.back().map_or(hit.effective_at, |e| e.at);
@@ -95,7 +98,7 @@ impl RuleState {
         };
         let mut suppressed = 0;
         if let Some(s) = &rule.suppress {
-            let key = hit.suppress_key.clone().unwrap_or_default();
+            let key = hit.suppress_key.take().unwrap_or_default();
             match state.suppress.get_mut(&key) {
                 Some(q) if hit.effective_at - q.last_sent < s.window => {
                     q.pending += 1;

@@ -1,8 +1,6 @@
 //! Alert summaries: Jinja-style templates compiled at load, rendered with the
 //! values of only the event fields they name.
 
-use std::collections::BTreeMap;
-
 use minijinja::value::Value as JValue;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -25,7 +23,13 @@ pub struct Summary {
 
 /// The values a summary reads, taken from the matching event so that it can
 /// be rendered later (when a threshold fires) without keeping the event.
-pub type SummaryContext = JValue;
+#[derive(Debug, Clone)]
+pub enum SummaryContext {
+    /// The default summary, already written.
+    Text(String),
+    /// The value of each of the template's paths (`None`: missing).
+    Values(Box<[Option<Value>]>),
+}
 
 impl Templates {
     pub fn new() -> Templates {
@@ -89,21 +93,25 @@ impl Templates {
     }
 
     /// Renders a summary from the context taken at match time.
-    pub fn render(
-        &self,
-        summary: &Summary,
-        ctx: &SummaryContext,
-        rule: &RuleInfo<'_>,
-        count: usize,
-    ) -> String {
-        let Some(name) = &summary.template else {
-            return ctx.as_str().unwrap_or_default().to_owned();
+    pub fn render(&self, summary: &Summary, ctx: &SummaryContext, rule: &RuleInfo<'_>, count: usize) -> String {
+        let (Some(name), SummaryContext::Values(values)) = (&summary.template, ctx) else {
+            return match ctx {
+                SummaryContext::Text(t) => t.clone(),
+                SummaryContext::Values(_) => String::new(),
+            };
         };
-        let extra = minijinja::context! {
+        let mut root = serde_json::Map::new();
+        for (path, value) in summary.paths.iter().zip(values.iter()) {
+            if let Some(v) = value {
+                insert_nested(&mut root, path.as_str(), v.clone());
+            }
+        }
+        let fields = JValue::from_serialize(&root);
+        let full = minijinja::context! {
             count => count,
             rule => minijinja::context! { id => rule.id, title => rule.title, severity => rule.severity },
+            ..fields
         };
-        let full = minijinja::context! { ..extra, ..ctx.clone() };
         match self.env.get_template(name).and_then(|t| t.render(full)) {
             Ok(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
             Err(e) => format!("{} (summary failed: {e})", rule.title),
@@ -135,70 +143,39 @@ impl Summary {
     /// Takes what the summary needs from `event`.
     pub fn context(&self, event: &Event<'_>) -> SummaryContext {
         if self.template.is_none() {
-            return JValue::from(default_text(event));
+            return SummaryContext::Text(default_text(event));
         }
-        let mut root: BTreeMap<String, JValue> = BTreeMap::new();
-        for path in &self.paths {
-            let value = match path.resolve(event) {
-                FieldValue::Missing => continue,
-                FieldValue::Text(s) => JValue::from(s),
-                FieldValue::Owned(s) => JValue::from(s),
-                FieldValue::Int(i) => JValue::from(i),
-                FieldValue::Json(v) => JValue::from_serialize(v),
-            };
-            insert_nested(&mut root, path.as_str(), value);
-        }
-        JValue::from_object(root.into_iter().collect::<BTreeMap<_, _>>())
+        let values = self
+            .paths
+            .iter()
+            .map(|path| match path.resolve(event) {
+                FieldValue::Missing => None,
+                FieldValue::Text(s) => Some(Value::String(s.to_owned())),
+                FieldValue::Owned(s) => Some(Value::String(s)),
+                FieldValue::Int(i) => Some(Value::from(i)),
+                FieldValue::Json(v) => Some(v.clone()),
+            })
+            .collect();
+        SummaryContext::Values(values)
     }
 }
 
 /// Places `value` at the dotted `path` inside nested maps, so that the
 /// template's `api_key.created.id` finds it where Jinja looks.
-fn insert_nested(root: &mut BTreeMap<String, JValue>, path: &str, value: JValue) {
-    fn build(segs: &[&str], value: JValue) -> JValue {
-        match segs {
-            [] => value,
-            [first, rest @ ..] => {
-                let mut m = BTreeMap::new();
-                m.insert((*first).to_owned(), build(rest, value));
-                JValue::from_object(m)
-            }
+fn insert_nested(root: &mut serde_json::Map<String, Value>, path: &str, value: Value) {
+    let mut segs = path.split('.').peekable();
+    let mut map = root;
+    while let Some(seg) = segs.next() {
+        if segs.peek().is_none() {
+            map.insert(seg.to_owned(), value);
+            return;
         }
-    }
-    let segs: Vec<&str> = path.split('.').collect();
-    let (first, rest) = segs.split_first().expect("paths are non-empty");
-    match root.get(*first) {
-        Some(existing) if existing.as_object().is_some() && !rest.is_empty() => {
-            let merged = merge(existing.clone(), build(rest, value));
-            root.insert((*first).to_owned(), merged);
+        let slot = map.entry(seg.to_owned()).or_insert_with(|| Value::Object(Default::default()));
+        if !slot.is_object() {
+            *slot = Value::Object(Default::default());
         }
-        _ => {
-            root.insert((*first).to_owned(), build(rest, value));
-        }
+        map = slot.as_object_mut().expect("made an object above");
     }
-}
-
-fn merge(a: JValue, b: JValue) -> JValue {
-    let to_map = |v: &JValue| -> BTreeMap<String, JValue> {
-        v.try_iter()
-            .map(|it| {
-                it.filter_map(|k| {
-                    let val = v.get_item(&k).ok()?;
-                    Some((k.as_str()?.to_owned(), val))
-                })
-                .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = to_map(&a);
-    for (k, v) in to_map(&b) {
-        let merged = match out.remove(&k) {
-            Some(old) if old.as_object().is_some() && v.as_object().is_some() => merge(old, v),
-            _ => v,
-        };
-        out.insert(k, merged);
-    }
-    JValue::from_object(out)
 }
 
 /// `api_key.created by alice@example.com in Default project`.
