@@ -82,6 +82,24 @@ impl Matcher {
         self.entries.iter().all(|c| c.holds(event))
     }
 
+    /// The event types the top-level `type` entries name: `(false, types)`
+    /// when the rule matches only these, `(true, types)` when it matches
+    /// every type but these; `None` when it does not restrict the type by
+    /// a plain list.
+    pub fn event_types(&self) -> Option<(bool, Vec<String>)> {
+        self.entries.iter().find_map(|c| match c {
+            Cond::Field(f) if f.path.is_type() => f.ops.iter().find_map(|op| match &op.test {
+                Test::Eq(set) => {
+                    let mut types: Vec<String> = set.iter().cloned().collect();
+                    types.sort();
+                    Some((op.negate, types))
+                }
+                _ => None,
+            }),
+            _ => None,
+        })
+    }
+
     /// False when the top-level `type` entries rule out events of type `ty`,
     /// so that rules can be indexed by the event types they may match.
     pub fn may_match_type(&self, ty: &str) -> bool {

@@ -255,6 +255,12 @@ impl RuleSet {
 }
 
 impl Rule {
+    /// The event types the rule names in its top-level `type` entry (see
+    /// [`Matcher::event_types`]).
+    pub fn event_types(&self) -> Option<(bool, Vec<String>)> {
+        self.matcher.as_ref().and_then(Matcher::event_types)
+    }
+
     fn hit(&self, index: usize, event: &Event<'_>) -> Hit {
         let threshold = self.threshold.as_ref();
         Hit {

@@ -35,6 +35,8 @@ impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // Summaries are plain text; each destination escapes for its medium.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_formatter(|out, state, value| {
             if value.is_undefined() || value.is_none() {
                 return Ok(());
