@@ -2,6 +2,7 @@
 //! done by the library modules.
 
 pub mod rulecheck;
+mod rules_doc;
 mod validate;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ pub enum Command {
     Rulecheck(rulecheck::Args),
     /// Load the config and rules, and report every problem or what was loaded.
     Validate(validate::Args),
+    /// Print a Markdown table of the rules, or write it between the markers of a file.
+    RulesDoc(rules_doc::Args),
 }
 
 /// Logging flags shared by every command.
@@ -67,6 +70,7 @@ pub fn main_auditwatch() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Rulecheck(args) => rulecheck::run(&args),
         Command::Validate(args) => validate::run(&args),
+        Command::RulesDoc(args) => rules_doc::run(&args),
     })
 }
 

@@ -1,0 +1,268 @@
+//! The noise report of the default rule pack: a generated month of ordinary
+//! activity in a 60-person organization, and the same month with labelled
+//! incidents, replayed through the rules and config of
+//! `examples/auditwatch.yaml`; prints how many alerts ordinary activity
+//! raises, per rule, and which incidents were caught.
+//!
+//! ```sh
+//! cargo run --release --example noise_report
+//! cargo run --release --example noise_report -- --write rules/README.md
+//! ```
+//!
+//! With `--write FILE` the report replaces the text between
+//! `<!-- noise-report:begin -->` and `<!-- noise-report:end -->` in FILE.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use auditwatch::config::RuleConfig;
+use auditwatch::replay::files::{self, Input, Report};
+use auditwatch::rules::RuleSet;
+use auditwatch_gen::{Incident, Options, generate};
+
+const SEED: u64 = 7;
+const START: &str = "2026-10-05T00:00:00Z";
+const DAYS: u32 = 30;
+const PEOPLE: u32 = 60;
+const TIMEZONE: &str = "America/New_York";
+const CONFIG: &str = "examples/auditwatch.yaml";
+const MARKER: &str = "noise-report";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("noise_report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let write = parse_args()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = RuleConfig::load(&root.join(CONFIG)).map_err(|e| e.to_string())?;
+    let paths = if config.rules.is_empty() {
+        vec![config.base_dir.join("rules")]
+    } else {
+        config.rules.clone()
+    };
+    let rules = RuleSet::load(&paths, &config.env).map_err(|e| e.to_string())?;
+
+    let benign = Run::new(&rules, false)?;
+    let attacked = Run::new(&rules, true)?;
+    let report = render(&rules, &benign, &attacked);
+
+    match write {
+        None => print!("{report}"),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let updated = replace_section(&text, MARKER, &report)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, updated)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("noise_report: wrote the report into {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `--write FILE`, or nothing.
+fn parse_args() -> Result<Option<PathBuf>, String> {
+    let usage = "usage: noise_report [--write FILE]";
+    let mut args = std::env::args_os().skip(1);
+    let mut write = None;
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--write") => {
+                let file = args.next().ok_or(usage)?;
+                write = Some(PathBuf::from(file));
+            }
+            Some("-h" | "--help") => {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unexpected argument {arg:?}\n{usage}")),
+        }
+    }
+    Ok(write)
+}
+
+/// One generated month, replayed.
+struct Run {
+    report: Report,
+    incidents: Vec<Incident>,
+}
+
+impl Run {
+    fn new(rules: &RuleSet, incidents: bool) -> Result<Run, String> {
+        let opts = Options {
+            seed: SEED,
+            start: START.parse().map_err(|e| format!("{START}: {e}"))?,
+            days: DAYS,
+            people: PEOPLE,
+            timezone: TIMEZONE.to_owned(),
+            incidents,
+            max_events: None,
+        };
+        let file = tempfile::Builder::new()
+            .prefix("noise-report-")
+            .suffix(".jsonl")
+            .tempfile()
+            .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+        let incidents =
+            generate(&opts, &mut file.as_file()).map_err(|e| format!("generating: {e}"))?;
+        let report = files::replay(
+            rules,
+            &[Input::Path(file.path().to_owned())],
+            &files::Options::default(),
+            &|_| {},
+        )
+        .map_err(|e| e.to_string())?;
+        if !report.bad_lines.is_empty() {
+            return Err(format!(
+                "{} generated line(s) were not read as events",
+                report.bad_lines.len()
+            ));
+        }
+        Ok(Run { report, incidents })
+    }
+}
+
+fn render(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
+    let days = f64::from(DAYS);
+    let alerts = &benign.report.replayed.alerts;
+    let per_day = alerts.len() as f64 / days;
+    let mut out = String::new();
+
+    let _ = writeln!(
+        out,
+        "Generated with `auditwatch-gen` (seed {SEED}, {PEOPLE} people, {DAYS} days from {}, \
+         {TIMEZONE}) and replayed with the rules and config of `{CONFIG}`.\n",
+        &START[..10]
+    );
+    let _ = writeln!(out, "### Ordinary activity\n");
+    let _ = writeln!(
+        out,
+        "{} events, {} alerts: **{per_day:.1} alerts/day**.\n",
+        benign.report.events,
+        alerts.len()
+    );
+
+    let mut by_rule: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for s in &benign.report.replayed.stats {
+        if s.alerts > 0 {
+            by_rule.insert(&s.id, (s.alerts, s.suppressed));
+        }
+    }
+    let mut rows: Vec<(&str, u64, u64)> =
+        by_rule.into_iter().map(|(id, (a, s))| (id, a, s)).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if rows.is_empty() {
+        let _ = writeln!(out, "No rule raised an alert.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "| rule | severity | alerts | per day | repeats quieted by `suppress` |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        for (id, alerts, suppressed) in &rows {
+            let severity = rules
+                .rules()
+                .iter()
+                .find(|r| r.id == *id)
+                .map_or("?", |r| r.severity.as_str());
+            let _ = writeln!(
+                out,
+                "| `{id}` | {severity} | {alerts} | {:.2} | {suppressed} |",
+                *alerts as f64 / days
+            );
+        }
+        let quiet = rules.len() - rows.len();
+        let _ = writeln!(out, "\nThe other {quiet} rules raised no alert.\n");
+    }
+
+    let _ = writeln!(out, "### Incidents\n");
+    let attacked_alerts = &attacked.report.replayed.alerts;
+    let incident_ids: HashSet<&str> = attacked
+        .incidents
+        .iter()
+        .flat_map(|i| i.event_ids.iter().map(String::as_str))
+        .collect();
+    let on_incidents = attacked_alerts
+        .iter()
+        .filter(|a| {
+            a.event_ids
+                .iter()
+                .any(|e| incident_ids.contains(e.as_str()))
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "The same month with {} labelled incidents: {} events, {} alerts, {} of them on \
+         incident events.\n",
+        attacked.incidents.len(),
+        attacked.report.events,
+        attacked_alerts.len(),
+        on_incidents
+    );
+    let _ = writeln!(out, "| incident | when ({TIMEZONE}) | events | caught by |");
+    let _ = writeln!(out, "|---|---|---:|---|");
+    let mut caught = 0;
+    for incident in &attacked.incidents {
+        let ids: HashSet<&str> = incident.event_ids.iter().map(String::as_str).collect();
+        let by: BTreeSet<&str> = attacked_alerts
+            .iter()
+            .filter(|a| a.event_ids.iter().any(|e| ids.contains(e.as_str())))
+            .map(|a| a.rule_id.as_str())
+            .collect();
+        let by = if by.is_empty() {
+            "**missed**".to_owned()
+        } else {
+            caught += 1;
+            by.iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {by} |",
+            incident.name,
+            local_time(incident.effective_at),
+            incident.event_ids.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n**{caught} of {} incidents caught; {per_day:.1} benign alerts/day.**",
+        attacked.incidents.len()
+    );
+    out
+}
+
+/// `Wed 2026-10-21 14:20` in the organization's time zone.
+fn local_time(ts: i64) -> String {
+    jiff::Timestamp::from_second(ts)
+        .ok()
+        .and_then(|t| {
+            let tz = jiff::tz::TimeZone::get(TIMEZONE).ok()?;
+            Some(t.to_zoned(tz).strftime("%a %Y-%m-%d %H:%M").to_string())
+        })
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// Replaces what lies between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
+/// with `content`, set off by blank lines; the markers stay.
+fn replace_section(text: &str, name: &str, content: &str) -> Result<String, String> {
+    let begin = format!("<!-- {name}:begin -->");
+    let end = format!("<!-- {name}:end -->");
+    let missing = || format!("no `{begin}` ... `{end}` markers");
+    let start = text.find(&begin).ok_or_else(missing)? + begin.len();
+    let stop = start + text[start..].find(&end).ok_or_else(missing)?;
+    let body = content.trim_matches('\n');
+    Ok(format!("{}\n\n{body}\n\n{}", &text[..start], &text[stop..]))
+}

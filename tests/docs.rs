@@ -1,0 +1,178 @@
+//! Checks that the generated parts of rules/README.md match the rules, and
+//! that `auditwatch rules-doc --write` only touches the marked section.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+const BEGIN: &str = "<!-- rules-doc:begin -->";
+const END: &str = "<!-- rules-doc:end -->";
+const UPDATE: &str =
+    "cargo run --bin auditwatch -- rules-doc -c examples/auditwatch.yaml --write rules/README.md";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `auditwatch rules-doc ARGS`, run from the crate root.
+fn rules_doc(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("auditwatch").expect("the auditwatch binary");
+    cmd.current_dir(root()).arg("rules-doc").args(args);
+    cmd
+}
+
+/// The text between the markers, or a panic naming what is missing.
+fn section<'t>(text: &'t str, what: &str) -> &'t str {
+    let start = text
+        .find(BEGIN)
+        .unwrap_or_else(|| panic!("{what}: no `{BEGIN}` marker"))
+        + BEGIN.len();
+    let len = text[start..]
+        .find(END)
+        .unwrap_or_else(|| panic!("{what}: no `{END}` marker after `{BEGIN}`"));
+    &text[start..start + len]
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run auditwatch");
+    assert!(
+        out.status.success(),
+        "auditwatch rules-doc failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn readme_rule_table_is_current() {
+    let readme_path = root().join("rules").join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).expect("read rules/README.md");
+    let documented = section(&readme, "rules/README.md").trim();
+    let table = stdout_of(&mut rules_doc(&["-c", "examples/auditwatch.yaml"]));
+    let table = table.trim();
+    if documented != table {
+        let first = documented
+            .lines()
+            .zip(table.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| documented.lines().count().min(table.lines().count()));
+        panic!(
+            "the rule table in rules/README.md is out of date (first difference at line {} of \
+             the table):\n  README: {:?}\n  rules:  {:?}\nUpdate it with:\n  {UPDATE}",
+            first + 1,
+            documented.lines().nth(first).unwrap_or("<end>"),
+            table.lines().nth(first).unwrap_or("<end>"),
+        );
+    }
+    assert!(
+        readme.contains(UPDATE),
+        "rules/README.md should show the command that updates the table"
+    );
+}
+
+const SMALL_README: &str = "# My rules\n\nIntro text.\n\n<!-- rules-doc:begin -->\n\
+stale table\n<!-- rules-doc:end -->\n\n## Later\n\nMore text.\n";
+
+const RULE: &str = "id: test.login.burst\ntitle: Failed logins | burst\nseverity: medium\n\
+match:\n  type: login.failed\nthreshold: {count: 5, window: 10m, group_by: [actor.email]}\n\
+suppress: {window: 1h, key: [actor.email]}\n---\n\
+id: test.catchall\ntitle: Anything but logins\nseverity: info\n\
+match:\n  type: {not_in: [login.failed, login.succeeded]}\n\
+suppress: {window: 24h, key: [type]}\n";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path
+}
+
+#[test]
+fn write_replaces_only_the_marked_section() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let rules = write(dir.path(), "rules.yaml", RULE);
+    let readme = write(dir.path(), "README.md", SMALL_README);
+    let rules_arg = rules.to_str().expect("UTF-8 path");
+
+    let table = stdout_of(&mut rules_doc(&["-r", rules_arg]));
+    assert!(
+        table.contains(
+            "| `test.login.burst` | medium | Failed logins \\| burst | `login.failed` | \
+             5 in 10m per actor.email; suppress 1h per actor.email | rules.yaml |"
+        ),
+        "unexpected table:\n{table}"
+    );
+    assert!(
+        table.contains("any type except `login.failed/succeeded`"),
+        "unexpected table:\n{table}"
+    );
+
+    rules_doc(&[
+        "-r",
+        rules_arg,
+        "--write",
+        readme.to_str().expect("UTF-8 path"),
+    ])
+    .assert()
+    .success()
+    .stdout("");
+    let updated = std::fs::read_to_string(&readme).expect("read the README back");
+    let (head, tail) = SMALL_README.split_at(SMALL_README.find(BEGIN).expect("marker"));
+    let tail = &tail[tail.find(END).expect("marker")..];
+    assert!(updated.starts_with(&format!("{head}{BEGIN}")), "{updated}");
+    assert!(updated.ends_with(tail), "{updated}");
+    assert_eq!(section(&updated, "README").trim(), table.trim());
+    assert!(!updated.contains("stale table"));
+
+    // Writing again changes nothing.
+    rules_doc(&[
+        "-r",
+        rules_arg,
+        "--write",
+        readme.to_str().expect("UTF-8 path"),
+    ])
+    .assert()
+    .success();
+    assert_eq!(
+        std::fs::read_to_string(&readme).expect("read the README back"),
+        updated
+    );
+}
+
+#[test]
+fn write_without_markers_fails() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let rules = write(dir.path(), "rules.yaml", RULE);
+    let text = "# No markers here\n\nJust text.\n";
+    let readme = write(dir.path(), "README.md", text);
+    let only_end = write(dir.path(), "END.md", &format!("a\n{END}\n{BEGIN}\nb\n"));
+    for file in [&readme, &only_end] {
+        let out = rules_doc(&[
+            "-r",
+            rules.to_str().expect("UTF-8 path"),
+            "--write",
+            file.to_str().expect("UTF-8 path"),
+        ])
+        .output()
+        .expect("run auditwatch");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("markers"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&readme).expect("read back"), text);
+}
+
+#[test]
+fn bad_rules_or_config_exit_2() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let bad = write(dir.path(), "bad.yaml", "id: x\nseverity: loud\n");
+    rules_doc(&["-r", bad.to_str().expect("UTF-8 path")])
+        .assert()
+        .code(2)
+        .stdout("");
+    let missing = dir.path().join("missing.yaml");
+    rules_doc(&["-c", missing.to_str().expect("UTF-8 path")])
+        .assert()
+        .code(2)
+        .stdout("");
+}
