@@ -57,7 +57,7 @@ pub enum Parsed<'a> {
 impl<'a> Event<'a> {
     /// Parses one audit log object from JSON text.
     pub fn parse(json: &'a str) -> Result<Event<'a>, EventError> {
-        match Self::parse_any(json.as_bytes())? {
+        match Self::parse_any(json)? {
             Parsed::Event(ev) => Ok(ev),
             Parsed::Page(_) => Err(EventError::Missing("id")),
         }
@@ -65,8 +65,8 @@ impl<'a> Event<'a> {
 
     /// Parses one JSON object that is either an audit log object or a saved
     /// list page.
-    pub fn parse_any(json: &'a [u8]) -> Result<Parsed<'a>, EventError> {
-        let top: TopLevel<'a> = serde_json::from_slice(json)?;
+    pub fn parse_any(json: &'a str) -> Result<Parsed<'a>, EventError> {
+        let top: TopLevel<'a> = serde_json::from_str(json)?;
         top.into_parsed()
     }
 
@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn list_pages_yield_their_items() {
         let page = format!(r#"{{"object":"list","data":[{EV}],"has_more":false}}"#);
-        match Event::parse_any(page.as_bytes()).unwrap() {
+        match Event::parse_any(&page).unwrap() {
             Parsed::Page(items) => assert_eq!(items.len(), 1),
             Parsed::Event(_) => panic!("expected a page"),
         }

@@ -125,15 +125,20 @@ pub fn replay(
     progress: &dyn Fn(u64),
 ) -> Result<Report, ReadError> {
     let threads = opts.threads.max(1);
+    let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let chunk_rx = Mutex::new(chunk_rx);
     let (results, read) = std::thread::scope(|s| {
         let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
-        let reader = s.spawn(move || read_inputs(inputs, chunk_tx));
+        // Parsed chunks' buffers go back to the reader, so that memory is
+        // reused instead of being faulted in afresh for every chunk.
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        let reader = s.spawn(move || read_inputs(inputs, chunk_tx, free_rx));
         for _ in 0..threads {
-            let (rx, tx) = (&chunk_rx, res_tx.clone());
-            s.spawn(move || work(rules, opts, rx, tx));
+            let (rx, tx, free) = (&chunk_rx, res_tx.clone(), free_tx.clone());
+            s.spawn(move || work(rules, opts, rx, tx, free));
         }
+        drop(free_tx);
         drop(res_tx);
         let mut results = Vec::new();
         let mut events = 0;
@@ -145,7 +150,14 @@ pub fn replay(
         (results, reader.join().expect("reader thread panicked"))
     });
     read?;
-    Ok(merge(rules, inputs, results))
+    let parsed = started.elapsed();
+    let report = merge(rules, inputs, results);
+    tracing::debug!(
+        parse_ms = parsed.as_millis() as u64,
+        ordered_ms = (started.elapsed() - parsed).as_millis() as u64,
+        "replay phases"
+    );
+    Ok(report)
 }
 
 fn work(
@@ -153,6 +165,7 @@ fn work(
     opts: &Options,
     rx: &Mutex<Receiver<Chunk>>,
     tx: mpsc::Sender<ChunkResult>,
+    free: mpsc::Sender<Vec<u8>>,
 ) {
     let mut index = TypeIndex::default();
     loop {
@@ -180,7 +193,9 @@ fn work(
         } else {
             w.lines(&chunk.data);
         }
-        drop(chunk);
+        if !chunk.document {
+            let _ = free.send(chunk.data);
+        }
         if tx.send(out).is_err() {
             return;
         }
@@ -198,6 +213,9 @@ struct Worker<'r, 'o> {
 
 impl Worker<'_, '_> {
     fn lines(&mut self, data: &[u8]) {
+        // Validating a chunk's UTF-8 at once is much faster than string by
+        // string; a chunk with bad bytes is checked line by line instead.
+        let text = std::str::from_utf8(data).ok();
         let mut start = 0;
         let mut line_no = 0;
         for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
@@ -205,12 +223,18 @@ impl Worker<'_, '_> {
                 break;
             }
             line_no += 1;
-            let line = data[start..end].trim_ascii();
+            let range = start..end;
             start = end + 1;
-            if line.is_empty() {
-                continue;
+            // Lines are cut at ASCII bytes, so slicing valid text stays valid.
+            let line = match text {
+                Some(text) => Some(&text[range]),
+                None => std::str::from_utf8(&data[range]).ok(),
+            };
+            match line.map(str::trim) {
+                Some("") => {}
+                Some(line) => self.object(line, line_no),
+                None => self.out.bad.push((line_no, "not UTF-8 text".into())),
             }
-            self.object(line, line_no);
         }
         self.out.lines = line_no;
     }
@@ -223,7 +247,19 @@ impl Worker<'_, '_> {
             counted.0 = offset;
             counted.1
         };
-        let stream = serde_json::Deserializer::from_slice(data).into_iter::<&RawValue>();
+        let text = match std::str::from_utf8(data) {
+            Ok(t) => t,
+            Err(e) => {
+                let line = line_at(e.valid_up_to());
+                self.out.bad.push((
+                    line,
+                    "not UTF-8 text; the rest of the input is skipped".into(),
+                ));
+                self.out.lines = line_at(data.len());
+                return;
+            }
+        };
+        let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
         for item in stream {
             let raw = match item {
                 Ok(raw) => raw,
@@ -240,25 +276,25 @@ impl Worker<'_, '_> {
                         for item in items {
                             let off = item.get().as_ptr() as usize - data.as_ptr() as usize;
                             let l = line_at(off);
-                            self.object(item.get().as_bytes(), l);
+                            self.object(item.get(), l);
                         }
                     }
                     Err(e) => self.out.bad.push((line, json_message(&e))),
                 }
             } else {
-                self.object(raw.get().as_bytes(), line);
+                self.object(raw.get(), line);
             }
         }
         self.out.lines = line_at(data.len());
     }
 
     /// One JSON object: an event or a list page.
-    fn object(&mut self, json: &[u8], line: u64) {
+    fn object(&mut self, json: &str, line: u64) {
         match Event::parse_any(json) {
             Ok(Parsed::Event(ev)) => self.event(ev),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    match Event::parse_any(item.get().as_bytes()) {
+                    match Event::parse_any(item.get()) {
                         Ok(Parsed::Event(ev)) => self.event(ev),
                         Ok(Parsed::Page(_)) => self
                             .out
@@ -313,7 +349,11 @@ fn event_message(e: &EventError) -> String {
 
 /// Cuts every input into chunks of whole lines (or one chunk per input that
 /// is not JSON Lines) and sends them, in read order.
-fn read_inputs(inputs: &[Input], tx: SyncSender<Chunk>) -> Result<(), ReadError> {
+fn read_inputs(
+    inputs: &[Input],
+    tx: SyncSender<Chunk>,
+    free: Receiver<Vec<u8>>,
+) -> Result<(), ReadError> {
     let mut index = 0u64;
     for (file, input) in inputs.iter().enumerate() {
         let err = |source| ReadError {
@@ -349,7 +389,9 @@ fn read_inputs(inputs: &[Input], tx: SyncSender<Chunk>) -> Result<(), ReadError>
         }
         let mut carry: Vec<u8> = Vec::new();
         loop {
-            let mut data = Vec::with_capacity(CHUNK_SIZE + carry.len() + 64 * 1024);
+            let mut data = free.try_recv().unwrap_or_default();
+            data.clear();
+            data.reserve(CHUNK_SIZE + carry.len() + 128 * 1024);
             data.append(&mut carry);
             let eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
             if !eof && let Some(nl) = memchr::memrchr(b'\n', &data) {

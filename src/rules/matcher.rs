@@ -82,32 +82,28 @@ impl Matcher {
         self.entries.iter().all(|c| c.holds(event))
     }
 
-    /// The event types the top-level `type` entries name: `(false, types)`
-    /// when the rule matches only these, `(true, types)` when it matches
-    /// every type but these; `None` when it does not restrict the type by
-    /// a plain list.
+    /// The event types the rule can match, from its `type` entries (at the
+    /// top level or under `any`/`all`): `(false, types)` when it matches only
+    /// these, `(true, types)` when it matches every type but these; `None`
+    /// when the type is not restricted by plain lists.
     pub fn event_types(&self) -> Option<(bool, Vec<String>)> {
-        self.entries.iter().find_map(|c| match c {
-            Cond::Field(f) if f.path.is_type() => f.ops.iter().find_map(|op| match &op.test {
-                Test::Eq(set) => {
-                    let mut types: Vec<String> = set.iter().cloned().collect();
-                    types.sort();
-                    Some((op.negate, types))
-                }
-                _ => None,
-            }),
-            _ => None,
-        })
+        let mut types = all_types(&self.entries)?;
+        types.1.sort();
+        types.1.dedup();
+        Some(types)
     }
 
-    /// False when the top-level `type` entries rule out events of type `ty`,
-    /// so that rules can be indexed by the event types they may match.
+    /// False when the rule's `type` entries rule out events of type `ty`, so
+    /// that rules can be indexed by the event types they may match. Entries
+    /// under `any`, `all` and `not` count too, as far as they decide it.
     pub fn may_match_type(&self, ty: &str) -> bool {
-        self.entries.iter().all(|c| match c {
-            Cond::Field(f) if f.path.is_type() => f.holds_on(&FieldValue::Text(ty)),
-            _ => true,
-        })
+        self.entries.iter().all(|c| c.may_match_type(ty))
     }
+}
+
+/// The types a conjunction of entries restricts to (see [`Matcher::event_types`]).
+fn all_types(entries: &[Cond]) -> Option<(bool, Vec<String>)> {
+    entries.iter().find_map(Cond::types)
 }
 
 fn compile_entries(raw: &RawMatch, lists: &Lists, problems: &mut Problems<'_>) -> Vec<Cond> {
@@ -294,6 +290,36 @@ fn one_line(s: &str) -> String {
 }
 
 impl Cond {
+    fn may_match_type(&self, ty: &str) -> bool {
+        match self {
+            Cond::Field(f) if f.path.is_type() => f.holds_on(&FieldValue::Text(ty)),
+            Cond::Field(_) | Cond::Not(_) => true,
+            Cond::All(cs) => cs.iter().all(|c| c.may_match_type(ty)),
+            Cond::Any(cs) => cs.iter().any(|c| c.may_match_type(ty)),
+        }
+    }
+
+    fn types(&self) -> Option<(bool, Vec<String>)> {
+        match self {
+            Cond::Field(f) if f.path.is_type() => f.ops.iter().find_map(|op| match &op.test {
+                Test::Eq(set) => Some((op.negate, set.iter().cloned().collect())),
+                _ => None,
+            }),
+            Cond::Field(_) | Cond::Not(_) => None,
+            Cond::All(cs) => all_types(cs),
+            Cond::Any(cs) => {
+                let mut union = Vec::new();
+                for c in cs {
+                    match c.types()? {
+                        (false, types) => union.extend(types),
+                        (true, _) => return None,
+                    }
+                }
+                Some((false, union))
+            }
+        }
+    }
+
     fn holds(&self, event: &Event<'_>) -> bool {
         match self {
             Cond::All(cs) => cs.iter().all(|c| c.holds(event)),

@@ -82,11 +82,7 @@ impl RuleState {
                     group.pop_front();
                 }
                 let count = if t.distinct.is_some() {
-                    group
-                        .iter()
-                        .filter_map(|e| e.distinct.as_deref())
-                        .collect::<FxHashSet<_>>()
-                        .len()
+                    distinct_count(group)
                 } else {
                     group.len()
                 };
@@ -166,4 +162,22 @@ fn make_alert(
         effective_at: hit.effective_at,
         suppressed,
     }
+}
+
+/// The number of distinct `distinct` values in a threshold group; small
+/// groups (the usual case) are counted without allocating.
+fn distinct_count(group: &VecDeque<Entry>) -> usize {
+    let values = group.iter().filter_map(|e| e.distinct.as_deref());
+    if group.len() > 32 {
+        return values.collect::<FxHashSet<_>>().len();
+    }
+    let mut seen: [&str; 32] = [""; 32];
+    let mut n = 0;
+    for v in values {
+        if !seen[..n].contains(&v) {
+            seen[n] = v;
+            n += 1;
+        }
+    }
+    n
 }

@@ -95,7 +95,13 @@ impl Templates {
     }
 
     /// Renders a summary from the context taken at match time.
-    pub fn render(&self, summary: &Summary, ctx: &SummaryContext, rule: &RuleInfo<'_>, count: usize) -> String {
+    pub fn render(
+        &self,
+        summary: &Summary,
+        ctx: &SummaryContext,
+        rule: &RuleInfo<'_>,
+        count: usize,
+    ) -> String {
         let (Some(name), SummaryContext::Values(values)) = (&summary.template, ctx) else {
             return match ctx {
                 SummaryContext::Text(t) => t.clone(),
@@ -172,7 +178,9 @@ fn insert_nested(root: &mut serde_json::Map<String, Value>, path: &str, value: V
             map.insert(seg.to_owned(), value);
             return;
         }
-        let slot = map.entry(seg.to_owned()).or_insert_with(|| Value::Object(Default::default()));
+        let slot = map
+            .entry(seg.to_owned())
+            .or_insert_with(|| Value::Object(Default::default()));
         if !slot.is_object() {
             *slot = Value::Object(Default::default());
         }
