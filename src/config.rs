@@ -178,7 +178,7 @@ impl Config {
     /// Reads and checks the whole config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read(path)?;
-        let text = substitute(&text, path, false)?;
+        let text = substitute(&text, path)?;
         let mut config: Config = parse_yaml(&text, path)?;
         config.base_dir = base_dir(path);
         config.rules = config
@@ -196,7 +196,7 @@ impl RuleConfig {
     /// not set.
     pub fn load(path: &Path) -> Result<RuleConfig, ConfigError> {
         let text = read(path)?;
-        let text = substitute(&text, path, true)?;
+        let (text, missing) = expand(&text);
         let raw: RulecheckConfig = parse_yaml(&text, path)?;
         let _ = (
             &raw.source,
@@ -206,21 +206,27 @@ impl RuleConfig {
             &raw.routing,
             &raw.server,
         );
+        // A variable left unset may only sit in sections rulecheck ignores.
+        let mut used: Vec<&str> = raw.lists.values().flatten().map(String::as_str).collect();
+        used.extend(raw.rules.iter().filter_map(|p| p.to_str()));
+        if let Some(bh) = &raw.business_hours {
+            used.extend([bh.timezone.as_str(), bh.days.as_str(), bh.hours.as_str()]);
+            used.extend(bh.holidays.iter().map(String::as_str));
+        }
+        if let Some((name, line)) = missing
+            .into_iter()
+            .find(|(name, _)| used.iter().any(|u| u.contains(&format!("${{{name}}}"))))
+        {
+            return Err(ConfigError::MissingVar {
+                path: path.display().to_string(),
+                line,
+                name,
+            });
+        }
         let invalid = |message: String| ConfigError::Invalid {
             path: path.display().to_string(),
             message,
         };
-        let unset = |s: &str| s.contains("${");
-        if let Some(name) = raw
-            .lists
-            .iter()
-            .find(|(_, items)| items.iter().any(|i| unset(i)))
-            .map(|(n, _)| n)
-        {
-            return Err(invalid(format!(
-                "list `{name}` uses an environment variable that is not set"
-            )));
-        }
         let base = base_dir(path);
         let env = environment(&raw.lists, raw.business_hours.as_ref()).map_err(invalid)?;
         Ok(RuleConfig {
@@ -276,10 +282,25 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result
     })
 }
 
-/// Replaces `${NAME}` and `${NAME:-default}` with environment variables. A
-/// missing variable is an error, or, when `lenient`, stays as written.
-pub fn substitute(text: &str, path: &Path, lenient: bool) -> Result<String, ConfigError> {
+/// Replaces `${NAME}` and `${NAME:-default}` with environment variables; a
+/// variable that is not set is an error naming it and its line.
+pub fn substitute(text: &str, path: &Path) -> Result<String, ConfigError> {
+    let (out, missing) = expand(text);
+    match missing.into_iter().next() {
+        Some((name, line)) => Err(ConfigError::MissingVar {
+            path: path.display().to_string(),
+            line,
+            name,
+        }),
+        None => Ok(out),
+    }
+}
+
+/// Like [`substitute`], but a variable that is not set stays as written and
+/// is returned with its line.
+fn expand(text: &str) -> (String, Vec<(String, usize)>) {
     let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -297,23 +318,19 @@ pub fn substitute(text: &str, path: &Path, lenient: bool) -> Result<String, Conf
         match (std::env::var(name), default) {
             (Ok(v), _) => out.push_str(&v),
             (Err(_), Some(d)) => out.push_str(d),
-            (Err(_), None) if lenient => out.push_str(&rest[start..start + 3 + end]),
             (Err(_), None) => {
                 let line = text[..text.len() - rest.len() + start]
                     .matches('\n')
                     .count()
                     + 1;
-                return Err(ConfigError::MissingVar {
-                    path: path.display().to_string(),
-                    line,
-                    name: name.to_owned(),
-                });
+                missing.push((name.to_owned(), line));
+                out.push_str(&rest[start..start + 3 + end]);
             }
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    (out, missing)
 }
 
 #[cfg(test)]
@@ -326,27 +343,20 @@ mod tests {
         unsafe { std::env::set_var("AUDITWATCH_TEST_PORT", "2525") };
         let p = Path::new("c.yaml");
         assert_eq!(
-            substitute("port: ${AUDITWATCH_TEST_PORT}", p, false).unwrap(),
+            substitute("port: ${AUDITWATCH_TEST_PORT}", p).unwrap(),
             "port: 2525"
         );
-        assert_eq!(
-            substitute("u: ${AUDITWATCH_NOPE:-x}", p, false).unwrap(),
-            "u: x"
-        );
-        assert_eq!(
-            substitute("u: ${AUDITWATCH_NOPE:-}", p, false).unwrap(),
-            "u: "
-        );
-        let err = substitute("a: 1\nu: ${AUDITWATCH_NOPE}", p, false)
+        assert_eq!(substitute("u: ${AUDITWATCH_NOPE:-x}", p).unwrap(), "u: x");
+        assert_eq!(substitute("u: ${AUDITWATCH_NOPE:-}", p).unwrap(), "u: ");
+        let err = substitute("a: 1\nu: ${AUDITWATCH_NOPE}", p)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("c.yaml:2") && err.contains("AUDITWATCH_NOPE"),
             "{err}"
         );
-        assert_eq!(
-            substitute("u: ${AUDITWATCH_NOPE}", p, true).unwrap(),
-            "u: ${AUDITWATCH_NOPE}"
-        );
+        let (text, missing) = expand("a: 1\nu: ${AUDITWATCH_NOPE}");
+        assert_eq!(text, "a: 1\nu: ${AUDITWATCH_NOPE}");
+        assert_eq!(missing, vec![("AUDITWATCH_NOPE".to_owned(), 2)]);
     }
 }

@@ -230,7 +230,7 @@ mod operators {
     }
 
     #[test]
-    #[ignore = "spec: in_list/not_in_list given a list of list names must hold if any list holds; the binary refuses the rule (`takes one list name`, exit 2)"]
+
     fn in_list_takes_a_list_of_list_names() {
         check_cases(
             Some(LISTS_CONFIG),
@@ -1913,7 +1913,7 @@ mod inputs {
     }
 
     #[test]
-    #[ignore = "spec: a malformed line is counted and skipped; when it is the first line of a JSON Lines file, the binary reads the whole file as one JSON document, drops every event after it (events 0, bad_lines 1) and reports line 3 instead of line 1"]
+
     fn a_malformed_first_line_does_not_hide_the_rest() {
         let sb = Sandbox::new();
         let r = sb.write("rules.yaml", &catch_all());
@@ -2314,7 +2314,7 @@ match:
     }
 
     #[test]
-    #[ignore = "spec: a condition's syntax error is reported at its line and column; the binary is right for quoted conditions only: plain scalar 4:27 for a `)` at 4:26, `|-` block 7:15 for 6:17, `>-` block 5:18 for 5:17"]
+
     fn rhai_syntax_error_position_in_plain_and_block_conditions() {
         let sb = Sandbox::new();
         let plain = sb.write(
@@ -2389,7 +2389,7 @@ match:
     }
 
     #[test]
-    #[ignore = "spec: every load problem is `PATH:LINE:COLUMN: message` where the parser knows them; a duplicate id is reported without its column (`b.yaml:6: duplicate rule id …`)"]
+
     fn duplicate_id_problem_has_a_column() {
         let sb = Sandbox::new();
         let a = sb.write(
@@ -2508,7 +2508,7 @@ suppress: {window: 10 parsecs}
     }
 
     #[test]
-    #[ignore = "spec: a missing config variable is an error naming it; the binary says `config.yaml: list `corp_emails` uses an environment variable that is not set`, without the variable's name or line"]
+
     fn missing_config_variable_is_named_with_its_line() {
         let sb = Sandbox::new();
         let c = sb.write(

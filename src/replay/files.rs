@@ -434,8 +434,10 @@ fn fill(reader: &mut impl Read, data: &mut Vec<u8>, size: usize) -> io::Result<b
     Ok(false)
 }
 
-/// True when the input is JSON Lines: its first line holds a complete JSON
-/// value. A JSON array or a pretty-printed object is read as a document.
+/// True when the input is JSON Lines. A JSON array, or an object whose first
+/// line is cut where pretty-printing cuts lines (after `{`, `[` or `,`), is
+/// read as a document; any other first line, even a malformed one, means
+/// JSON Lines, so that one bad line never hides the lines after it.
 fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
     let capacity = reader.capacity();
     let buf = reader.fill_buf()?;
@@ -451,7 +453,11 @@ fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
         None if buf.len() < capacity => rest,
         None => return Ok(true),
     };
-    Ok(serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok())
+    let line = line.trim_ascii();
+    Ok(
+        serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+            || !line.ends_with(b"{") && !line.ends_with(b"[") && !line.ends_with(b","),
+    )
 }
 
 /// Puts the chunks back in read order: absolute line numbers, first-read-wins

@@ -59,6 +59,8 @@ impl fmt::Display for LoadError {
 /// positions in the file.
 pub(crate) struct Problems<'a> {
     path: &'a Path,
+    /// The document's text, to place positions inside multi-line scalars.
+    doc: &'a str,
     line_offset: u64,
     list: &'a mut Vec<Problem>,
 }
@@ -121,6 +123,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
         for (offset, doc) in split_documents(&text) {
             let mut p = Problems {
                 path: file,
+                doc: &doc,
                 line_offset: offset,
                 list: &mut problems,
             };
@@ -143,7 +146,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
                     problems.push(Problem {
                         path: file.clone(),
                         line: Some(rule.line),
-                        column: None,
+                        column: Some(rule.column),
                         message: msg,
                     });
                 } else {
@@ -358,6 +361,7 @@ fn compile(
         notify: raw.notify,
         file: file.to_owned(),
         line: raw.id.referenced.line() + p.line_offset,
+        column: raw.id.referenced.column(),
         threshold,
         suppress,
         tests,
@@ -381,13 +385,14 @@ fn compile_condition(
             column,
             message,
         }) => {
-            // The condition's text starts at its YAML position; on its first
-            // line, columns are relative to it.
             let loc = &c.referenced;
-            let (l, col) = match (line, column) {
-                (Some(1) | None, col) => (loc.line(), loc.column() + col.map_or(0, |c| c as u64)),
-                (Some(l), col) => (loc.line() + l as u64, col.unwrap_or(0) as u64),
-            };
+            let (l, col) = scalar_position(
+                p.doc,
+                loc.line(),
+                loc.column(),
+                line.unwrap_or(1) as u64,
+                column.unwrap_or(1) as u64,
+            );
             p.list.push(Problem {
                 path: p.path.to_owned(),
                 line: Some(l + p.line_offset),
@@ -484,6 +489,46 @@ fn calls_with_args(src: &str, name: &str, pred: impl Fn(usize) -> bool) -> bool 
         }
         before_ok && pred(if empty { 0 } else { args })
     })
+}
+
+/// Where, in the document, a position inside a scalar's text lies. The
+/// scalar's text starts at `(line, col)` (its first character, or the
+/// opening quote); `(text_line, text_col)` is 1-based inside the value.
+/// Lines of a literal block keep their place; folded lines (plain, quoted,
+/// `>`) were joined with spaces and are found again by length.
+fn scalar_position(doc: &str, line: u64, col: u64, text_line: u64, text_col: u64) -> (u64, u64) {
+    let lines: Vec<&str> = doc.lines().collect();
+    let first = lines
+        .get(line.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or("");
+    let quoted = matches!(
+        first.chars().nth(col.saturating_sub(1) as usize),
+        Some('"' | '\'')
+    );
+    let col = if quoted { col + 1 } else { col };
+    if text_line > 1 {
+        return (line + text_line - 1, col - 1 + text_col);
+    }
+    let on_first = (first.chars().count() as u64 + 1).saturating_sub(col);
+    if text_col <= on_first {
+        return (line, col + text_col - 1);
+    }
+    let body: Vec<&str> = lines.iter().skip(line as usize).copied().collect();
+    let indent = body.first().map_or(0, |s| s.len() - s.trim_start().len());
+    fold_position(&body, indent, line + 1, text_col - on_first - 1)
+}
+
+/// Finds the line and column of character `col` of folded text made of `body`'s lines.
+fn fold_position(body: &[&str], indent: usize, first_line: u64, mut col: u64) -> (u64, u64) {
+    for (i, l) in body.iter().enumerate() {
+        let len = l.trim().chars().count() as u64;
+        if col <= len || i + 1 == body.len() {
+            return (first_line + i as u64, indent as u64 + col);
+        }
+        col -= len + 1;
+    }
+    (first_line, indent as u64 + col)
 }
 
 fn duration(s: &Spanned<String>, p: &mut Problems<'_>) -> Option<i64> {

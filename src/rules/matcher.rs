@@ -55,7 +55,7 @@ enum Test {
     EndsWith(Vec<String>),
     Cmp(Cmp, Vec<f64>),
     Exists(bool),
-    InList(Arc<NamedList>),
+    InList(Vec<Arc<NamedList>>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -262,19 +262,20 @@ fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String>
             _ => return Err("`exists` takes true or false".into()),
         },
         "in_list" => {
-            let names = texts()?;
-            if names.len() != 1 {
-                return Err(format!("`{name}` takes one list name"));
-            }
-            let list = lists.get(&names[0]).ok_or_else(|| {
-                let known: Vec<&str> = lists.names().collect();
-                if known.is_empty() {
-                    format!("list `{}` is not defined: no config lists are loaded (pass the config with -c)", names[0])
-                } else {
-                    format!("list `{}` is not defined in the config (lists: {})", names[0], known.join(", "))
-                }
-            })?;
-            Test::InList(list.clone())
+            let lists = texts()?
+                .iter()
+                .map(|name| {
+                    lists.get(name).cloned().ok_or_else(|| {
+                        let known: Vec<&str> = lists.names().collect();
+                        if known.is_empty() {
+                            format!("list `{name}` is not defined: no config lists are loaded (pass the config with -c)")
+                        } else {
+                            format!("list `{name}` is not defined in the config (lists: {})", known.join(", "))
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Test::InList(lists)
         }
         _ => {
             return Err(format!(
@@ -436,7 +437,7 @@ impl Test {
                 let hay = lower(&text);
                 needles.iter().any(|n| hay.ends_with(n.as_str()))
             }
-            Test::InList(list) => list.contains(&text),
+            Test::InList(lists) => lists.iter().any(|l| l.contains(&text)),
             Test::Cmp(..) | Test::Exists(_) => unreachable!("handled above"),
         }
     }

@@ -86,6 +86,7 @@ pub struct Rule {
     /// Where the rule is defined.
     pub file: PathBuf,
     pub line: u64,
+    pub column: u64,
     pub threshold: Option<Threshold>,
     pub suppress: Option<Suppress>,
     pub tests: Vec<TestCase>,
