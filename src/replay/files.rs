@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use super::{Batch, Replayed};
 use crate::event::{Event, EventError, Parsed};
-use crate::rules::{EvalError, Hit, RuleSet, RuleState, TypeIndex};
+use crate::rules::{EvalError, EventSource, Hit, Location, RuleSet, RuleState, Scratch};
 
 const CHUNK_SIZE: usize = 4 << 20;
 
@@ -95,6 +95,9 @@ pub struct ReadError {
 struct Chunk {
     index: u64,
     file: usize,
+    /// Where the chunk starts in its input, when the input can be read again
+    /// (a plain file).
+    offset: Option<u64>,
     /// A whole input that is not JSON Lines (a JSON array, pretty list pages).
     document: bool,
     data: Vec<u8>,
@@ -110,7 +113,7 @@ struct ChunkResult {
     /// The ids of the chunk's events, back to back, with `(start, end, seq)`.
     ids: String,
     id_spans: Vec<(u32, u32, u64)>,
-    hits: Vec<(u64, Hit)>,
+    hits: Vec<Hit>,
     errors: Vec<(u64, EvalError)>,
     /// Line within the chunk (1-based), message.
     bad: Vec<(u64, String)>,
@@ -167,7 +170,7 @@ fn work(
     tx: mpsc::Sender<ChunkResult>,
     free: mpsc::Sender<Vec<u8>>,
 ) {
-    let mut index = TypeIndex::default();
+    let mut scratch = Scratch::default();
     loop {
         let chunk = match rx.lock() {
             Ok(rx) => rx.recv(),
@@ -183,8 +186,9 @@ fn work(
         let mut w = Worker {
             rules,
             opts,
-            index: &mut index,
+            scratch: &mut scratch,
             out: &mut out,
+            offset: chunk.offset,
             seq_base: chunk.index << 32,
             next: 0,
         };
@@ -205,8 +209,9 @@ fn work(
 struct Worker<'r, 'o> {
     rules: &'r RuleSet,
     opts: &'r Options,
-    index: &'o mut TypeIndex,
+    scratch: &'o mut Scratch,
     out: &'o mut ChunkResult,
+    offset: Option<u64>,
     seq_base: u64,
     next: u64,
 }
@@ -223,6 +228,7 @@ impl Worker<'_, '_> {
                 break;
             }
             line_no += 1;
+            let range_start = start;
             let range = start..end;
             start = end + 1;
             // Lines are cut at ASCII bytes, so slicing valid text stays valid.
@@ -232,7 +238,14 @@ impl Worker<'_, '_> {
             };
             match line.map(str::trim) {
                 Some("") => {}
-                Some(line) => self.object(line, line_no),
+                Some(line) => {
+                    let at = self.offset.map(|o| Location {
+                        input: self.out.file as u32,
+                        offset: o + range_start as u64,
+                        len: (end - range_start) as u32,
+                    });
+                    self.object(line, line_no, at)
+                }
                 None => self.out.bad.push((line_no, "not UTF-8 text".into())),
             }
         }
@@ -276,26 +289,26 @@ impl Worker<'_, '_> {
                         for item in items {
                             let off = item.get().as_ptr() as usize - data.as_ptr() as usize;
                             let l = line_at(off);
-                            self.object(item.get(), l);
+                            self.object(item.get(), l, None);
                         }
                     }
                     Err(e) => self.out.bad.push((line, json_message(&e))),
                 }
             } else {
-                self.object(raw.get(), line);
+                self.object(raw.get(), line, None);
             }
         }
         self.out.lines = line_at(data.len());
     }
 
     /// One JSON object: an event or a list page.
-    fn object(&mut self, json: &str, line: u64) {
+    fn object(&mut self, json: &str, line: u64, at: Option<Location>) {
         match Event::parse_any(json) {
-            Ok(Parsed::Event(ev)) => self.event(ev),
+            Ok(Parsed::Event(ev)) => self.event(ev, at),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     match Event::parse_any(item.get()) {
-                        Ok(Parsed::Event(ev)) => self.event(ev),
+                        Ok(Parsed::Event(ev)) => self.event(ev, None),
                         Ok(Parsed::Page(_)) => self
                             .out
                             .bad
@@ -311,7 +324,7 @@ impl Worker<'_, '_> {
         }
     }
 
-    fn event(&mut self, ev: Event<'_>) {
+    fn event(&mut self, ev: Event<'_>, at: Option<Location>) {
         let t = ev.effective_at();
         if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t >= u) {
             return;
@@ -324,10 +337,10 @@ impl Worker<'_, '_> {
         self.out
             .id_spans
             .push((start, self.out.ids.len() as u32, seq));
-        let (mut hits, mut errors) = (Vec::new(), Vec::new());
-        self.rules.check(&ev, self.index, &mut hits, &mut errors);
-        self.out.hits.extend(hits.into_iter().map(|h| (seq, h)));
-        self.out.errors.extend(errors.into_iter().map(|e| (seq, e)));
+        let mut errors = Vec::new();
+        let out = &mut *self.out;
+        self.rules.check(&ev, seq, at, self.scratch, &mut out.hits, &mut errors);
+        out.errors.extend(errors.into_iter().map(|e| (seq, e)));
     }
 }
 
@@ -377,6 +390,7 @@ fn read_inputs(
                 .send(Chunk {
                     index,
                     file,
+                    offset: None,
                     document: true,
                     data,
                 })
@@ -388,6 +402,8 @@ fn read_inputs(
             continue;
         }
         let mut carry: Vec<u8> = Vec::new();
+        let seekable = matches!(input, Input::Path(_)) && !input.is_gzip();
+        let mut offset = 0u64;
         loop {
             let mut data = free.try_recv().unwrap_or_default();
             data.clear();
@@ -398,19 +414,21 @@ fn read_inputs(
                 carry.extend_from_slice(&data[nl + 1..]);
                 data.truncate(nl + 1);
             }
-            if !data.is_empty()
-                && tx
-                    .send(Chunk {
-                        index,
-                        file,
-                        document: false,
-                        data,
-                    })
-                    .is_err()
-            {
-                return Ok(());
+            if !data.is_empty() {
+                let len = data.len() as u64;
+                let chunk = Chunk {
+                    index,
+                    file,
+                    offset: seekable.then_some(offset),
+                    document: false,
+                    data,
+                };
+                if tx.send(chunk).is_err() {
+                    return Ok(());
+                }
+                index += 1;
+                offset += len;
             }
-            index += 1;
             if eof {
                 break;
             }
@@ -474,11 +492,7 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Re
         }
         let name = inputs[r.file].name();
         for (line, message) in &r.bad {
-            let line = if r.document {
-                *line
-            } else {
-                lines_before + line
-            };
+            let line = if r.document { *line } else { lines_before + line };
             bad_lines.push(BadLine {
                 file: name.clone(),
                 line,
@@ -488,41 +502,61 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Re
         lines_before += r.lines;
     }
 
-    let matches: Vec<_> = results
-        .iter_mut()
-        .map(|r| (std::mem::take(&mut r.hits), std::mem::take(&mut r.errors)))
-        .collect();
-    let total: usize = results.iter().map(|r| r.id_spans.len()).sum();
-    let mut first: FxHashMap<&str, u64> =
-        FxHashMap::with_capacity_and_hasher(total, Default::default());
-    for r in &results {
-        for &(a, b, seq) in &r.id_spans {
-            first.entry(&r.ids[a as usize..b as usize]).or_insert(seq);
+    let mut batch = Batch::default();
+    let mut errors = Vec::new();
+    let mut ids = ChunkIds { inputs, chunks: Vec::with_capacity(results.len()) };
+    for r in results {
+        debug_assert_eq!(r.index as usize, ids.chunks.len());
+        batch.hits.extend(r.hits);
+        errors.extend(r.errors);
+        ids.chunks.push((r.ids, r.id_spans));
+    }
+    let total: usize = ids.chunks.iter().map(|c| c.1.len()).sum();
+    let mut first: FxHashMap<&str, u64> = FxHashMap::with_capacity_and_hasher(total, Default::default());
+    for (text, spans) in &ids.chunks {
+        for &(a, b, seq) in spans {
+            first.entry(&text[a as usize..b as usize]).or_insert(seq);
         }
     }
     let duplicates = (total - first.len()) as u64;
-    let mut batch = Batch::default();
-    let keep = |seq: u64, id: &str| duplicates == 0 || first.get(id) == Some(&seq);
-    for (hits, errors) in matches {
-        for (seq, hit) in hits {
-            if keep(seq, &hit.event_id) {
-                batch.hits.push(hit);
-            }
-        }
-        for (seq, e) in errors {
-            if keep(seq, &e.event_id) {
-                batch.errors.push(e);
-            }
-        }
+    if duplicates > 0 {
+        batch.hits.retain(|h| first.get(ids.id(h.event)) == Some(&h.event));
+        errors.retain(|(seq, _)| first.get(ids.id(*seq)) == Some(seq));
     }
+    batch.errors = errors.into_iter().map(|(_, e)| e).collect();
     let events = first.len() as u64;
     drop(first);
-    drop(results);
-    let replayed = batch.finish(rules, &mut RuleState::new());
+    let replayed = batch.finish(rules, &mut RuleState::new(), &ids);
     Report {
         replayed,
         events,
         duplicates,
         bad_lines,
+    }
+}
+
+/// The ids of a replay's events, by number (chunk index in the high half,
+/// position in the chunk in the low half), and their inputs for reading an
+/// event again.
+struct ChunkIds<'i> {
+    inputs: &'i [Input],
+    chunks: Vec<(String, Vec<(u32, u32, u64)>)>,
+}
+
+impl EventSource for ChunkIds<'_> {
+    fn id(&self, event: u64) -> &str {
+        let (text, spans) = &self.chunks[(event >> 32) as usize];
+        let (a, b, _) = spans[(event & 0xffff_ffff) as usize];
+        &text[a as usize..b as usize]
+    }
+
+    fn read(&self, at: &Location) -> Option<String> {
+        use std::io::{Seek, SeekFrom};
+        let Input::Path(path) = self.inputs.get(at.input as usize)? else { return None };
+        let mut file = File::open(path).ok()?;
+        file.seek(SeekFrom::Start(at.offset)).ok()?;
+        let mut buf = vec![0; at.len as usize];
+        file.read_exact(&mut buf).ok()?;
+        String::from_utf8(buf).ok().map(|s| s.trim().to_owned())
     }
 }

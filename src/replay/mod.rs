@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 use crate::event::Event;
-use crate::rules::{EvalError, Hit, Outcome, RuleSet, RuleState};
+use crate::rules::{EvalError, EventSource, Hit, Location, Outcome, RuleSet, RuleState, Scratch};
 
 /// Per-rule counts of one replay.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -63,22 +63,34 @@ pub fn order_and_dedupe(events: &mut Vec<Event<'_>>) {
 /// [`order_and_dedupe`]) with every enabled rule.
 pub fn evaluate(rules: &RuleSet, state: &mut RuleState, events: &[Event<'_>]) -> Replayed {
     let mut batch = Batch::default();
-    let mut index = Default::default();
-    for ev in events {
-        rules.check(ev, &mut index, &mut batch.hits, &mut batch.errors);
+    let mut scratch = Scratch::default();
+    for (seq, ev) in events.iter().enumerate() {
+        rules.check(ev, seq as u64, None, &mut scratch, &mut batch.hits, &mut batch.errors);
     }
-    batch.finish(rules, state)
+    batch.finish(rules, state, &Events(events))
+}
+
+/// Events in memory, numbered by their position.
+pub struct Events<'e, 'a>(pub &'e [Event<'a>]);
+
+impl EventSource for Events<'_, '_> {
+    fn id(&self, event: u64) -> &str {
+        self.0[event as usize].id()
+    }
+
+    fn read(&self, _: &Location) -> Option<String> {
+        None
+    }
 }
 
 impl Batch {
     /// Orders the hits by event time and applies threshold and suppression.
-    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState) -> Replayed {
+    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState, events: &dyn EventSource) -> Replayed {
         self.hits.sort_by(|a, b| {
-            (a.effective_at, a.event_id.as_str(), a.rule).cmp(&(
-                b.effective_at,
-                b.event_id.as_str(),
-                b.rule,
-            ))
+            a.effective_at
+                .cmp(&b.effective_at)
+                .then_with(|| events.id(a.event).cmp(events.id(b.event)))
+                .then(a.rule.cmp(&b.rule))
         });
         let mut stats: Vec<RuleStats> = rules
             .rules()
@@ -95,7 +107,7 @@ impl Batch {
         for hit in self.hits {
             let s = &mut stats[hit.rule];
             s.matched += 1;
-            match state.apply(rules, hit) {
+            match state.apply(rules, hit, events) {
                 Outcome::Counted => {}
                 Outcome::Suppressed => s.suppressed += 1,
                 Outcome::Alert(a) => {

@@ -20,7 +20,7 @@ mod text;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 pub use hours::BusinessHours;
@@ -28,7 +28,7 @@ pub use lists::{Lists, NamedList};
 pub use load::{LoadError, Problem};
 pub(crate) use load::{yaml_message, yaml_options};
 pub use state::{Outcome, RuleState};
-pub use summary::SummaryContext;
+pub use summary::{Location, SummaryContext};
 
 use crate::event::{Event, FieldPath, FieldValue};
 use matcher::Matcher;
@@ -125,12 +125,26 @@ pub struct RuleSet {
 pub struct Hit {
     /// Index of the rule in [`RuleSet::rules`].
     pub rule: usize,
-    pub event_id: String,
+    /// The event's number in its batch, in read order (see [`EventSource`]).
+    pub event: u64,
     pub effective_at: i64,
-    pub group: Option<String>,
-    pub distinct: Option<String>,
-    pub suppress_key: Option<String>,
+    pub group: Option<Key>,
+    pub distinct: Option<Key>,
+    pub suppress_key: Option<Key>,
     pub context: SummaryContext,
+}
+
+/// A threshold group, distinct value or suppression key. The same values
+/// repeat across events, so they are shared rather than copied.
+pub type Key = Arc<str>;
+
+/// Where the events of a batch can be found again by their number: their
+/// ids, and, for summaries taken later, their text.
+pub trait EventSource {
+    /// The id of event number `event`.
+    fn id(&self, event: u64) -> &str;
+    /// The text of the event stored at `at`, read again.
+    fn read(&self, at: &Location) -> Option<String>;
 }
 
 /// A rule that failed on one event (a script error or a hit limit).
@@ -141,10 +155,48 @@ pub struct EvalError {
     pub message: String,
 }
 
-/// The rules that may match each event type, computed once per type.
+/// Per-thread evaluation scratch: the rules that may match each event type
+/// (computed once per type) and the keys already seen (shared, not copied).
 #[derive(Default)]
-pub struct TypeIndex {
+pub struct Scratch {
     by_type: FxHashMap<Box<str>, Arc<[u32]>>,
+    keys: FxHashSet<Key>,
+    buf: String,
+}
+
+impl Scratch {
+    /// The key made of the values of `paths`, where a missing value is a value
+    /// of its own.
+    fn key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
+        self.buf.clear();
+        for (i, p) in paths.iter().enumerate() {
+            if i > 0 {
+                self.buf.push('\u{1f}');
+            }
+            if !write_text(p, event, &mut self.buf) {
+                self.buf.push('\u{0}');
+            }
+        }
+        self.intern()
+    }
+
+    /// The text of one path's value, when it has one.
+    fn value(&mut self, path: &FieldPath, event: &Event<'_>) -> Option<Key> {
+        self.buf.clear();
+        write_text(path, event, &mut self.buf).then(|| self.intern())
+    }
+
+    fn intern(&mut self) -> Key {
+        if let Some(k) = self.keys.get(self.buf.as_str()) {
+            return k.clone();
+        }
+        if self.keys.len() >= 1 << 16 {
+            self.keys.clear();
+        }
+        let k: Key = Arc::from(self.buf.as_str());
+        self.keys.insert(k.clone());
+        k
+    }
 }
 
 impl RuleSet {
@@ -179,7 +231,7 @@ impl RuleSet {
     }
 
     /// The enabled rules that may match events of type `ty`.
-    pub fn candidates(&self, ty: &str, index: &mut TypeIndex) -> Arc<[u32]> {
+    pub fn candidates(&self, ty: &str, index: &mut Scratch) -> Arc<[u32]> {
         if let Some(c) = index.by_type.get(ty) {
             return c.clone();
         }
@@ -194,29 +246,33 @@ impl RuleSet {
         c
     }
 
-    /// Evaluates the stateless part of every enabled rule on `event`: each
-    /// rule that matches adds a [`Hit`], each rule that fails an [`EvalError`].
+    /// Evaluates the stateless part of every enabled rule on `event`, number
+    /// `seq` of its batch: each rule that matches adds a [`Hit`], each rule
+    /// that fails an [`EvalError`]. With `at`, summaries are taken later by
+    /// reading the event again from there.
     pub fn check(
         &self,
         event: &Event<'_>,
-        index: &mut TypeIndex,
+        seq: u64,
+        at: Option<Location>,
+        scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
         errors: &mut Vec<EvalError>,
     ) {
-        let candidates = self.candidates(event.kind(), index);
+        let candidates = self.candidates(event.kind(), scratch);
         let mut view = None;
         for &i in candidates.iter() {
-            self.check_rule(i as usize, event, &mut view, hits, errors);
+            let found = Found { seq, at, view: &mut view, scratch: &mut *scratch };
+            self.check_rule(i as usize, event, found, hits, errors);
         }
     }
 
-    /// Evaluates one rule on `event`; `view` caches the event's script view
-    /// across the rules of one event.
+    /// Evaluates one rule on `event`.
     pub fn check_rule(
         &self,
         i: usize,
         event: &Event<'_>,
-        view: &mut Option<rhai::Dynamic>,
+        found: Found<'_>,
         hits: &mut Vec<Hit>,
         errors: &mut Vec<EvalError>,
     ) {
@@ -227,7 +283,7 @@ impl RuleSet {
             return;
         }
         if let Some(script) = &rule.script {
-            let view = view.get_or_insert_with(|| script::view(event));
+            let view = found.view.get_or_insert_with(|| script::view(event));
             match self.engine.eval(script, view) {
                 Ok(true) => {}
                 Ok(false) => return,
@@ -241,18 +297,35 @@ impl RuleSet {
                 }
             }
         }
-        hits.push(rule.hit(i, event));
+        hits.push(rule.hit(i, event, found));
     }
 
     /// Renders a rule's summary from the context of the event that fired it.
-    pub fn render_summary(&self, rule: &Rule, ctx: &SummaryContext, count: usize) -> String {
+    pub fn render_summary(&self, rule: &Rule, hit: &Hit, count: usize, events: &dyn EventSource) -> String {
         let info = RuleInfo {
             id: &rule.id,
             title: &rule.title,
             severity: rule.severity.as_str(),
         };
-        self.templates.render(&rule.summary, ctx, &info, count)
+        if let SummaryContext::At(at) = &hit.context {
+            let text = events.read(at);
+            let ctx = match text.as_deref().map(Event::parse) {
+                Some(Ok(event)) => rule.summary.context(&event),
+                _ => SummaryContext::Text(format!("{} (the event could not be read again)", rule.title)),
+            };
+            return self.templates.render(&rule.summary, &ctx, &info, count);
+        }
+        self.templates.render(&rule.summary, &hit.context, &info, count)
     }
+}
+
+/// Where one evaluation stands: the event's number and location, its
+/// script view once built, and the thread's scratch.
+pub struct Found<'s> {
+    pub seq: u64,
+    pub at: Option<Location>,
+    pub view: &'s mut Option<rhai::Dynamic>,
+    pub scratch: &'s mut Scratch,
 }
 
 impl Rule {
@@ -262,46 +335,41 @@ impl Rule {
         self.matcher.as_ref().and_then(Matcher::event_types)
     }
 
-    fn hit(&self, index: usize, event: &Event<'_>) -> Hit {
+    fn hit(&self, index: usize, event: &Event<'_>, found: Found<'_>) -> Hit {
         let threshold = self.threshold.as_ref();
+        let scratch = found.scratch;
         Hit {
             rule: index,
-            event_id: event.id().to_owned(),
+            event: found.seq,
             effective_at: event.effective_at(),
-            group: threshold.map(|t| key_of(&t.group_by, event)),
+            group: threshold.map(|t| scratch.key(&t.group_by, event)),
             distinct: threshold
                 .and_then(|t| t.distinct.as_ref())
-                .and_then(|p| text_of(p, event)),
-            suppress_key: self.suppress.as_ref().map(|s| key_of(&s.key, event)),
-            context: self.summary.context(event),
+                .and_then(|p| scratch.value(p, event)),
+            suppress_key: self.suppress.as_ref().map(|s| scratch.key(&s.key, event)),
+            context: match found.at {
+                Some(at) => SummaryContext::At(at),
+                None => self.summary.context(event),
+            },
         }
     }
 }
 
-/// The text of a path's value; arrays and objects as their JSON.
-fn text_of(path: &FieldPath, event: &Event<'_>) -> Option<String> {
+/// Writes the text of a path's value (arrays and objects as their JSON);
+/// false when the value is missing.
+fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) -> bool {
+    use std::fmt::Write;
     match path.resolve(event) {
-        FieldValue::Missing => None,
-        FieldValue::Text(s) => Some(s.to_owned()),
-        FieldValue::Owned(s) => Some(s),
-        FieldValue::Int(i) => Some(i.to_string()),
-        FieldValue::Json(serde_json::Value::String(s)) => Some(s.clone()),
-        FieldValue::Json(v) => Some(v.to_string()),
-    }
-}
-
-/// A group or suppression key: the values of `paths`, where a missing value
-/// is a value of its own.
-fn key_of(paths: &[FieldPath], event: &Event<'_>) -> String {
-    let mut key = String::new();
-    for (i, p) in paths.iter().enumerate() {
-        if i > 0 {
-            key.push('\u{1f}');
+        FieldValue::Missing => return false,
+        FieldValue::Text(s) => out.push_str(s),
+        FieldValue::Owned(s) => out.push_str(&s),
+        FieldValue::Int(i) => {
+            let _ = write!(out, "{i}");
         }
-        match text_of(p, event) {
-            Some(t) => key.push_str(&t),
-            None => key.push('\u{0}'),
+        FieldValue::Json(serde_json::Value::String(s)) => out.push_str(s),
+        FieldValue::Json(v) => {
+            let _ = write!(out, "{v}");
         }
     }
-    key
+    true
 }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Rule, RuleSet};
+use super::{EventSource, Hit, Key, Rule, RuleSet};
 use crate::alert::Alert;
 
 /// Threshold groups and suppression keys of every rule of a rule set.
@@ -19,15 +19,15 @@ pub struct RuleState {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PerRule {
-    groups: FxHashMap<String, VecDeque<Entry>>,
-    suppress: FxHashMap<String, Quiet>,
+    groups: FxHashMap<Key, VecDeque<Entry>>,
+    suppress: FxHashMap<Key, Quiet>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     at: i64,
-    id: String,
-    distinct: Option<String>,
+    id: Box<str>,
+    distinct: Option<Key>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ impl RuleState {
 
     /// Feeds one match to its rule's threshold and suppression. Matches must
     /// come in event-time order for exact results.
-    pub fn apply(&mut self, rules: &RuleSet, mut hit: Hit) -> Outcome {
+    pub fn apply(&mut self, rules: &RuleSet, mut hit: Hit, events: &dyn EventSource) -> Outcome {
         let rule = &rules.rules()[hit.rule];
         self.maybe_prune(hit.effective_at, rules);
         if !self.rules.contains_key(&rule.id) {
@@ -62,18 +62,18 @@ impl RuleState {
         }
         let state = self.rules.get_mut(&rule.id).expect("inserted above");
         let event_ids = match &rule.threshold {
-            None => vec![hit.event_id.clone()],
+            None => vec![events.id(hit.event).to_owned()],
             Some(t) => {
                 let group = state
                     .groups
-                    .entry(hit.group.take().unwrap_or_default())
+                    .entry(hit.group.take().unwrap_or_else(|| Key::from("")))
                     .or_default();
                 let pos = group.partition_point(|e| e.at <= hit.effective_at);
                 group.insert(
                     pos,
                     Entry {
                         at: hit.effective_at,
-                        id: hit.event_id.clone(),
+                        id: events.id(hit.event).into(),
                         distinct: hit.distinct.take(),
                     },
                 );
@@ -89,12 +89,12 @@ impl RuleState {
                 if count < t.count as usize {
                     return Outcome::Counted;
                 }
-                group.drain(..).map(|e| e.id).collect()
+                group.drain(..).map(|e| String::from(e.id)).collect()
             }
         };
         let mut suppressed = 0;
         if let Some(s) = &rule.suppress {
-            let key = hit.suppress_key.take().unwrap_or_default();
+            let key = hit.suppress_key.take().unwrap_or_else(|| Key::from(""));
             match state.suppress.get_mut(&key) {
                 Some(q) if hit.effective_at - q.last_sent < s.window => {
                     q.pending += 1;
@@ -115,7 +115,7 @@ impl RuleState {
                 }
             }
         }
-        Outcome::Alert(make_alert(rules, rule, hit, event_ids, suppressed))
+        Outcome::Alert(make_alert(rules, rule, hit, event_ids, suppressed, events))
     }
 
     /// Drops threshold groups and suppression keys that can no longer affect
@@ -150,14 +150,15 @@ fn make_alert(
     hit: Hit,
     event_ids: Vec<String>,
     suppressed: u64,
+    events: &dyn EventSource,
 ) -> Alert {
-    let summary = rules.render_summary(rule, &hit.context, event_ids.len());
+    let summary = rules.render_summary(rule, &hit, event_ids.len(), events);
     Alert {
         rule_id: rule.id.clone(),
         severity: rule.severity,
         title: rule.title.clone(),
         summary,
-        event_id: hit.event_id,
+        event_id: events.id(hit.event).to_owned(),
         event_ids,
         effective_at: hit.effective_at,
         suppressed,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{RuleSet, RuleState, Severity};
 use crate::event::Event;
-use crate::replay::{Batch, order_and_dedupe};
+use crate::replay::{Batch, Events, order_and_dedupe};
 
 /// One inline test case.
 #[derive(Debug, Clone)]
@@ -84,9 +84,11 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     }
     order_and_dedupe(&mut events);
     let mut batch = Batch::default();
-    for ev in &events {
+    let mut scratch = super::Scratch::default();
+    for (seq, ev) in events.iter().enumerate() {
         let mut view = None;
-        rules.check_rule(rule, ev, &mut view, &mut batch.hits, &mut batch.errors);
+        let found = super::Found { seq: seq as u64, at: None, view: &mut view, scratch: &mut scratch };
+        rules.check_rule(rule, ev, found, &mut batch.hits, &mut batch.errors);
     }
     if let Some(err) = batch.errors.first() {
         return result(
@@ -96,7 +98,7 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
         );
     }
     let mut state = RuleState::new();
-    let alerts = batch.finish(rules, &mut state).alerts;
+    let alerts = batch.finish(rules, &mut state, &Events(&events)).alerts;
     let n = alerts.len();
     let mut problems = Vec::new();
     if let Some(want) = case.expect
