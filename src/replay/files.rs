@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::value::RawValue;
 
 use super::{Batch, Replayed};
@@ -110,7 +112,8 @@ struct ChunkResult {
     document: bool,
     lines: u64,
     events: u64,
-    /// The ids of the chunk's events, back to back, with `(start, end, seq)`.
+    /// The ids of the chunk's events, back to back, with `(start, end, hash)`;
+    /// an event's number is its chunk's index and its position here.
     ids: String,
     id_spans: Vec<(u32, u32, u64)>,
     hits: Vec<Hit>,
@@ -131,7 +134,7 @@ pub fn replay(
     let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let chunk_rx = Mutex::new(chunk_rx);
-    let (results, read) = std::thread::scope(|s| {
+    let ((results, seen), read) = std::thread::scope(|s| {
         let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
         // Parsed chunks' buffers go back to the reader, so that memory is
         // reused instead of being faulted in afresh for every chunk.
@@ -145,16 +148,20 @@ pub fn replay(
         drop(res_tx);
         let mut results = Vec::new();
         let mut events = 0;
+        // Duplicate ids are looked for while the workers parse: by hash here,
+        // exactly at the end for the few hashes seen twice.
+        let mut seen = Seen::default();
         for r in res_rx {
             events += r.events;
             progress(events);
+            seen.add(&r);
             results.push(r);
         }
-        (results, reader.join().expect("reader thread panicked"))
+        ((results, seen), reader.join().expect("reader thread panicked"))
     });
     read?;
     let parsed = started.elapsed();
-    let report = merge(rules, inputs, results);
+    let report = merge(rules, inputs, results, seen);
     tracing::debug!(
         parse_ms = parsed.as_millis() as u64,
         ordered_ms = (started.elapsed() - parsed).as_millis() as u64,
@@ -334,9 +341,10 @@ impl Worker<'_, '_> {
         self.out.events += 1;
         let start = self.out.ids.len() as u32;
         self.out.ids.push_str(ev.id());
+        let hash = rustc_hash::FxBuildHasher.hash_one(ev.id());
         self.out
             .id_spans
-            .push((start, self.out.ids.len() as u32, seq));
+            .push((start, self.out.ids.len() as u32, hash));
         let mut errors = Vec::new();
         let out = &mut *self.out;
         self.rules.check(&ev, seq, at, self.scratch, &mut out.hits, &mut errors);
@@ -480,7 +488,7 @@ fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
 
 /// Puts the chunks back in read order: absolute line numbers, first-read-wins
 /// de-duplication, then the ordered evaluation.
-fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Report {
+fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>, seen: Seen) -> Report {
     results.sort_by_key(|r| r.index);
     let mut bad_lines = Vec::new();
     let mut lines_before = 0u64;
@@ -503,35 +511,78 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Re
     }
 
     let mut batch = Batch::default();
+    batch.hits.reserve_exact(results.iter().map(|r| r.hits.len()).sum());
     let mut errors = Vec::new();
-    let mut ids = ChunkIds { inputs, chunks: Vec::with_capacity(results.len()) };
+    let mut ids = ChunkIds {
+        inputs,
+        chunks: Vec::with_capacity(results.len()),
+    };
     for r in results {
         debug_assert_eq!(r.index as usize, ids.chunks.len());
         batch.hits.extend(r.hits);
         errors.extend(r.errors);
         ids.chunks.push((r.ids, r.id_spans));
     }
-    let total: usize = ids.chunks.iter().map(|c| c.1.len()).sum();
-    let mut first: FxHashMap<&str, u64> = FxHashMap::with_capacity_and_hasher(total, Default::default());
-    for (text, spans) in &ids.chunks {
-        for &(a, b, seq) in spans {
-            first.entry(&text[a as usize..b as usize]).or_insert(seq);
-        }
-    }
-    let duplicates = (total - first.len()) as u64;
-    if duplicates > 0 {
-        batch.hits.retain(|h| first.get(ids.id(h.event)) == Some(&h.event));
-        errors.retain(|(seq, _)| first.get(ids.id(*seq)) == Some(seq));
+    let duplicates = seen.duplicates(&ids);
+    if !duplicates.is_empty() {
+        batch.hits.retain(|h| !duplicates.contains(&h.event));
+        errors.retain(|(seq, _)| !duplicates.contains(seq));
     }
     batch.errors = errors.into_iter().map(|(_, e)| e).collect();
-    let events = first.len() as u64;
-    drop(first);
     let replayed = batch.finish(rules, &mut RuleState::new(), &ids);
     Report {
         replayed,
-        events,
-        duplicates,
+        events: seen.total - duplicates.len() as u64,
+        duplicates: duplicates.len() as u64,
         bad_lines,
+    }
+}
+
+/// Event ids by hash, to find the ids read more than once.
+#[derive(Default)]
+struct Seen {
+    total: u64,
+    first: FxHashMap<u64, u64>,
+    /// Events whose id hash was seen before: duplicates, or (rarely) equal hashes.
+    again: Vec<u64>,
+}
+
+impl Seen {
+    fn add(&mut self, r: &ChunkResult) {
+        self.first.reserve(r.id_spans.len());
+        for (pos, &(_, _, hash)) in r.id_spans.iter().enumerate() {
+            let seq = r.index << 32 | pos as u64;
+            self.total += 1;
+            if let Some(other) = self.first.insert(hash, seq) {
+                // Keep the earlier of the two as the hash's representative.
+                let (keep, later) = if other < seq { (other, seq) } else { (seq, other) };
+                self.first.insert(hash, keep);
+                self.again.push(later);
+            }
+        }
+    }
+
+    /// The events whose id was read before (the first read wins), compared
+    /// exactly among the events that share a hash.
+    fn duplicates(&self, ids: &ChunkIds<'_>) -> FxHashSet<u64> {
+        let mut dups = FxHashSet::default();
+        if self.again.is_empty() {
+            return dups;
+        }
+        let mut groups: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
+        for &seq in &self.again {
+            groups.entry(ids.hash(seq)).or_default().push(seq);
+        }
+        for (hash, mut seqs) in groups {
+            seqs.push(self.first[&hash]);
+            seqs.sort_unstable();
+            for (i, &seq) in seqs.iter().enumerate() {
+                if seqs[..i].iter().any(|&earlier| ids.id(earlier) == ids.id(seq)) {
+                    dups.insert(seq);
+                }
+            }
+        }
+        dups
     }
 }
 
@@ -541,6 +592,12 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>) -> Re
 struct ChunkIds<'i> {
     inputs: &'i [Input],
     chunks: Vec<(String, Vec<(u32, u32, u64)>)>,
+}
+
+impl ChunkIds<'_> {
+    fn hash(&self, event: u64) -> u64 {
+        self.chunks[(event >> 32) as usize].1[(event & 0xffff_ffff) as usize].2
+    }
 }
 
 impl EventSource for ChunkIds<'_> {
