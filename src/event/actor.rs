@@ -46,7 +46,18 @@ impl<'a> Actor<'a> {
     /// Reads the actor from its raw JSON; `None` when it is `null` or not an object.
     pub fn parse(raw: &'a RawValue) -> Option<Actor<'a>> {
         let wire: Option<WireActor<'a>> = serde_json::from_str(raw.get()).ok()?;
-        let wire = wire?;
+        wire.map(Actor::from_wire)
+    }
+
+    /// Reads the actor straight from a deserializer (one pass over its text).
+    pub(crate) fn deserialize<'de: 'a, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Actor<'a>>, D::Error> {
+        let wire: Option<WireActor<'a>> = Option::deserialize(d)?;
+        Ok(wire.map(Actor::from_wire))
+    }
+
+    fn from_wire(wire: WireActor<'a>) -> Actor<'a> {
         let mut actor = Actor {
             actor_type: wire.actor_type.map(|s| s.0),
             kind: "unknown",
@@ -84,7 +95,7 @@ impl<'a> Actor<'a> {
                 _ => {}
             }
         }
-        Some(actor)
+        actor
     }
 
     /// The value of a normalized field by its name (see [`NORMALIZED`]).

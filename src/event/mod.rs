@@ -33,8 +33,14 @@ pub struct Event<'a> {
     id: Cow<'a, str>,
     kind: Cow<'a, str>,
     effective_at: i64,
+    /// Top-level fields kept as raw JSON (all but the three above, and the
+    /// actor when it was read in the same pass).
     fields: Vec<TopField<'a>>,
     actor: OnceCell<Option<Actor<'a>>>,
+    /// The whole object's text, for the original actor when it was read in
+    /// the same pass.
+    text: &'a str,
+    whole: OnceCell<serde_json::Value>,
 }
 
 struct TopField<'a> {
@@ -66,8 +72,33 @@ impl<'a> Event<'a> {
     /// Parses one JSON object that is either an audit log object or a saved
     /// list page.
     pub fn parse_any(json: &'a str) -> Result<Parsed<'a>, EventError> {
-        let top: TopLevel<'a> = serde_json::from_str(json)?;
-        top.into_parsed()
+        Self::parse_with(json, &mut |_| false)
+    }
+
+    /// Like [`Event::parse_any`]; `wants_actor(type)` tells whether the
+    /// normalized actor of events of that type will be needed, so that it is
+    /// read in the same pass instead of being kept raw.
+    pub fn parse_with(
+        json: &'a str,
+        wants_actor: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Parsed<'a>, EventError> {
+        let read =
+            |wants_actor: &mut dyn FnMut(&str) -> bool| -> Result<TopLevel<'a>, serde_json::Error> {
+                let mut de = serde_json::Deserializer::from_str(json);
+                let top = serde::de::DeserializeSeed::deserialize(
+                    TopLevelVisitor { wants_actor },
+                    &mut de,
+                )?;
+                de.end()?;
+                Ok(top)
+            };
+        let top = match read(wants_actor) {
+            Ok(top) => top,
+            // An actor of an unexpected shape is an event without a normalized
+            // actor, not a bad line: read it again with the actor kept raw.
+            Err(_) => read(&mut |_| false)?,
+        };
+        top.into_parsed(json)
     }
 
     pub fn id(&self) -> &str {
@@ -106,10 +137,21 @@ impl<'a> Event<'a> {
 
     /// The decoded value of a top-level field (decoded once, then cached).
     pub fn field(&self, key: &str) -> Option<&serde_json::Value> {
-        self.fields
-            .iter()
-            .find(|f| f.key == key)
-            .map(TopField::value)
+        if let Some(f) = self.fields.iter().find(|f| f.key == key) {
+            return Some(f.value());
+        }
+        if key == "actor" && self.actor.get().is_some() {
+            return self.original_actor();
+        }
+        None
+    }
+
+    /// The original actor object, when it was read in the same pass as the
+    /// event (and is therefore not among the raw fields).
+    fn original_actor(&self) -> Option<&serde_json::Value> {
+        self.whole
+            .get_or_init(|| serde_json::from_str(self.text).unwrap_or(serde_json::Value::Null))
+            .get("actor")
     }
 
     /// The detail object: the value under the key named by `type`, when it is
@@ -120,7 +162,15 @@ impl<'a> Event<'a> {
 
     /// Top-level keys and their decoded values, in input order.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
-        self.fields.iter().map(|f| (f.key.as_ref(), f.value()))
+        let actor = if self.fields.iter().any(|f| f.key == "actor") {
+            None
+        } else {
+            self.field("actor")
+        };
+        self.fields
+            .iter()
+            .map(|f| (f.key.as_ref(), f.value()))
+            .chain(actor.map(|a| ("actor", a)))
     }
 
     /// The whole event as the map that scripts and templates see: every
@@ -181,10 +231,11 @@ struct TopLevel<'a> {
     kind: Option<Cow<'a, str>>,
     effective_at: Option<i64>,
     fields: Vec<TopField<'a>>,
+    actor: Option<Option<Actor<'a>>>,
 }
 
 impl<'a> TopLevel<'a> {
-    fn into_parsed(self) -> Result<Parsed<'a>, EventError> {
+    fn into_parsed(self, text: &'a str) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
             && self.kind.is_none()
             && let Some(page) = self.page_items()?
@@ -198,7 +249,12 @@ impl<'a> TopLevel<'a> {
                 .effective_at
                 .ok_or(EventError::Missing("effective_at"))?,
             fields: self.fields,
-            actor: OnceCell::new(),
+            actor: match self.actor {
+                Some(actor) => OnceCell::from(actor),
+                None => OnceCell::new(),
+            },
+            text,
+            whole: OnceCell::new(),
         }))
     }
 
@@ -215,15 +271,20 @@ impl<'a> TopLevel<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(TopLevelVisitor)
+/// Reads a top-level object key by key (see [`TopLevel`]).
+struct TopLevelVisitor<'f> {
+    wants_actor: &'f mut dyn FnMut(&str) -> bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopLevelVisitor<'_> {
+    type Value = TopLevel<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-struct TopLevelVisitor;
-
-impl<'de> Visitor<'de> for TopLevelVisitor {
+impl<'de> Visitor<'de> for TopLevelVisitor<'_> {
     type Value = TopLevel<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -236,12 +297,19 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
             kind: None,
             effective_at: None,
             fields: Vec::with_capacity(8),
+            actor: None,
         };
         while let Some(BorrowedStr(key)) = map.next_key()? {
             match key.as_ref() {
                 "id" => top.id = Some(map.next_value::<BorrowedStr>()?.0),
                 "type" => top.kind = Some(map.next_value::<BorrowedStr>()?.0),
                 "effective_at" => top.effective_at = Some(map.next_value::<UnixSeconds>()?.0),
+                "actor"
+                    if top.actor.is_none()
+                        && top.kind.as_deref().is_some_and(|k| (self.wants_actor)(k)) =>
+                {
+                    top.actor = Some(map.next_value::<ActorSeed>()?.0);
+                }
                 _ => {
                     let raw: &'de RawValue = map.next_value()?;
                     top.fields.push(TopField {
@@ -253,6 +321,15 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
             }
         }
         Ok(top)
+    }
+}
+
+/// The actor, read in the same pass as its event.
+struct ActorSeed<'a>(Option<Actor<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ActorSeed<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Actor::deserialize(d).map(ActorSeed)
     }
 }
 

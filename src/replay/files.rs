@@ -157,7 +157,10 @@ pub fn replay(
             seen.add(&r);
             results.push(r);
         }
-        ((results, seen), reader.join().expect("reader thread panicked"))
+        (
+            (results, seen),
+            reader.join().expect("reader thread panicked"),
+        )
     });
     read?;
     let parsed = started.elapsed();
@@ -310,7 +313,9 @@ impl Worker<'_, '_> {
 
     /// One JSON object: an event or a list page.
     fn object(&mut self, json: &str, line: u64, at: Option<Location>) {
-        match Event::parse_any(json) {
+        let (rules, scratch) = (self.rules, &mut *self.scratch);
+        let mut wants_actor = |ty: &str| !rules.candidates(ty, scratch).is_empty();
+        match Event::parse_with(json, &mut wants_actor) {
             Ok(Parsed::Event(ev)) => self.event(ev, at),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
@@ -347,7 +352,8 @@ impl Worker<'_, '_> {
             .push((start, self.out.ids.len() as u32, hash));
         let mut errors = Vec::new();
         let out = &mut *self.out;
-        self.rules.check(&ev, seq, at, self.scratch, &mut out.hits, &mut errors);
+        self.rules
+            .check(&ev, seq, at, self.scratch, &mut out.hits, &mut errors);
         out.errors.extend(errors.into_iter().map(|e| (seq, e)));
     }
 }
@@ -500,7 +506,11 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>, seen:
         }
         let name = inputs[r.file].name();
         for (line, message) in &r.bad {
-            let line = if r.document { *line } else { lines_before + line };
+            let line = if r.document {
+                *line
+            } else {
+                lines_before + line
+            };
             bad_lines.push(BadLine {
                 file: name.clone(),
                 line,
@@ -511,7 +521,9 @@ fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>, seen:
     }
 
     let mut batch = Batch::default();
-    batch.hits.reserve_exact(results.iter().map(|r| r.hits.len()).sum());
+    batch
+        .hits
+        .reserve_exact(results.iter().map(|r| r.hits.len()).sum());
     let mut errors = Vec::new();
     let mut ids = ChunkIds {
         inputs,
@@ -555,7 +567,11 @@ impl Seen {
             self.total += 1;
             if let Some(other) = self.first.insert(hash, seq) {
                 // Keep the earlier of the two as the hash's representative.
-                let (keep, later) = if other < seq { (other, seq) } else { (seq, other) };
+                let (keep, later) = if other < seq {
+                    (other, seq)
+                } else {
+                    (seq, other)
+                };
                 self.first.insert(hash, keep);
                 self.again.push(later);
             }
@@ -577,7 +593,10 @@ impl Seen {
             seqs.push(self.first[&hash]);
             seqs.sort_unstable();
             for (i, &seq) in seqs.iter().enumerate() {
-                if seqs[..i].iter().any(|&earlier| ids.id(earlier) == ids.id(seq)) {
+                if seqs[..i]
+                    .iter()
+                    .any(|&earlier| ids.id(earlier) == ids.id(seq))
+                {
                     dups.insert(seq);
                 }
             }
@@ -609,7 +628,9 @@ impl EventSource for ChunkIds<'_> {
 
     fn read(&self, at: &Location) -> Option<String> {
         use std::io::{Seek, SeekFrom};
-        let Input::Path(path) = self.inputs.get(at.input as usize)? else { return None };
+        let Input::Path(path) = self.inputs.get(at.input as usize)? else {
+            return None;
+        };
         let mut file = File::open(path).ok()?;
         file.seek(SeekFrom::Start(at.offset)).ok()?;
         let mut buf = vec![0; at.len as usize];

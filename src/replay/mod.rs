@@ -65,7 +65,14 @@ pub fn evaluate(rules: &RuleSet, state: &mut RuleState, events: &[Event<'_>]) ->
     let mut batch = Batch::default();
     let mut scratch = Scratch::default();
     for (seq, ev) in events.iter().enumerate() {
-        rules.check(ev, seq as u64, None, &mut scratch, &mut batch.hits, &mut batch.errors);
+        rules.check(
+            ev,
+            seq as u64,
+            None,
+            &mut scratch,
+            &mut batch.hits,
+            &mut batch.errors,
+        );
     }
     batch.finish(rules, state, &Events(events))
 }
@@ -85,7 +92,12 @@ impl EventSource for Events<'_, '_> {
 
 impl Batch {
     /// Orders the hits by event time and applies threshold and suppression.
-    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState, events: &dyn EventSource) -> Replayed {
+    pub fn finish(
+        mut self,
+        rules: &RuleSet,
+        state: &mut RuleState,
+        events: &dyn EventSource,
+    ) -> Replayed {
         self.hits.sort_by(|a, b| {
             a.effective_at
                 .cmp(&b.effective_at)

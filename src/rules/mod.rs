@@ -262,7 +262,12 @@ impl RuleSet {
         let candidates = self.candidates(event.kind(), scratch);
         let mut view = None;
         for &i in candidates.iter() {
-            let found = Found { seq, at, view: &mut view, scratch: &mut *scratch };
+            let found = Found {
+                seq,
+                at,
+                view: &mut view,
+                scratch: &mut *scratch,
+            };
             self.check_rule(i as usize, event, found, hits, errors);
         }
     }
@@ -301,7 +306,13 @@ impl RuleSet {
     }
 
     /// Renders a rule's summary from the context of the event that fired it.
-    pub fn render_summary(&self, rule: &Rule, hit: &Hit, count: usize, events: &dyn EventSource) -> String {
+    pub fn render_summary(
+        &self,
+        rule: &Rule,
+        hit: &Hit,
+        count: usize,
+        events: &dyn EventSource,
+    ) -> String {
         let info = RuleInfo {
             id: &rule.id,
             title: &rule.title,
@@ -311,11 +322,15 @@ impl RuleSet {
             let text = events.read(at);
             let ctx = match text.as_deref().map(Event::parse) {
                 Some(Ok(event)) => rule.summary.context(&event),
-                _ => SummaryContext::Text(format!("{} (the event could not be read again)", rule.title)),
+                _ => SummaryContext::Text(format!(
+                    "{} (the event could not be read again)",
+                    rule.title
+                )),
             };
             return self.templates.render(&rule.summary, &ctx, &info, count);
         }
-        self.templates.render(&rule.summary, &hit.context, &info, count)
+        self.templates
+            .render(&rule.summary, &hit.context, &info, count)
     }
 }
 

@@ -87,7 +87,12 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     let mut scratch = super::Scratch::default();
     for (seq, ev) in events.iter().enumerate() {
         let mut view = None;
-        let found = super::Found { seq: seq as u64, at: None, view: &mut view, scratch: &mut scratch };
+        let found = super::Found {
+            seq: seq as u64,
+            at: None,
+            view: &mut view,
+            scratch: &mut scratch,
+        };
         rules.check_rule(rule, ev, found, &mut batch.hits, &mut batch.errors);
     }
     if let Some(err) = batch.errors.first() {
