@@ -8,6 +8,7 @@
 //! Chunks are dropped as soon as they are parsed, so memory stays bounded by
 //! the matches, not by the input.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use std::hash::BuildHasher;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::value::RawValue;
 
-use super::{Batch, Replayed};
+use super::{Batch, Replayed, Tally, hit_order};
 use crate::event::{Event, EventError, Parsed};
 use crate::rules::{EvalError, EventSource, Hit, Location, RuleSet, RuleState, Scratch};
 
@@ -124,17 +125,13 @@ struct ChunkResult {
 
 /// Replays `inputs` through `rules`. `progress` is called now and then with
 /// the number of events read so far.
-pub fn replay(
-    rules: &RuleSet,
-    inputs: &[Input],
-    opts: &Options,
-    progress: &dyn Fn(u64),
-) -> Result<Report, ReadError> {
+pub fn replay(rules: &RuleSet, inputs: &[Input], opts: &Options, progress: &dyn Fn(u64)) -> Result<Report, ReadError> {
     let threads = opts.threads.max(1);
     let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let chunk_rx = Mutex::new(chunk_rx);
-    let ((results, seen), read) = std::thread::scope(|s| {
+    let mut ordered = Ordered::new(rules, inputs);
+    let read = std::thread::scope(|s| {
         let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
         // Parsed chunks' buffers go back to the reader, so that memory is
         // reused instead of being faulted in afresh for every chunk.
@@ -146,25 +143,23 @@ pub fn replay(
         }
         drop(free_tx);
         drop(res_tx);
-        let mut results = Vec::new();
+        // Chunks finish in any order; they are taken in read order, and their
+        // matches go to the rule state while later chunks are still parsed.
+        let mut waiting: BTreeMap<u64, ChunkResult> = BTreeMap::new();
         let mut events = 0;
-        // Duplicate ids are looked for while the workers parse: by hash here,
-        // exactly at the end for the few hashes seen twice.
-        let mut seen = Seen::default();
         for r in res_rx {
             events += r.events;
             progress(events);
-            seen.add(&r);
-            results.push(r);
+            waiting.insert(r.index, r);
+            while let Some(r) = waiting.remove(&(ordered.ids.chunks.len() as u64)) {
+                ordered.release(r);
+            }
         }
-        (
-            (results, seen),
-            reader.join().expect("reader thread panicked"),
-        )
+        reader.join().expect("reader thread panicked")
     });
     read?;
     let parsed = started.elapsed();
-    let report = merge(rules, inputs, results, seen);
+    let report = ordered.finish();
     tracing::debug!(
         parse_ms = parsed.as_millis() as u64,
         ordered_ms = (started.elapsed() - parsed).as_millis() as u64,
@@ -191,6 +186,8 @@ fn work(
             index: chunk.index,
             file: chunk.file,
             document: chunk.document,
+            ids: String::with_capacity(chunk.data.len() / 16),
+            id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
         };
         let mut w = Worker {
@@ -210,6 +207,18 @@ fn work(
         if !chunk.document {
             let _ = free.send(chunk.data);
         }
+        // Matches leave sorted the way the rule state takes them.
+        let (ids, spans) = (&out.ids, &out.id_spans);
+        let id = |e: u64| {
+            let (a, b, _) = spans[(e & 0xffff_ffff) as usize];
+            &ids[a as usize..b as usize]
+        };
+        out.hits.sort_by(|a, b| {
+            a.effective_at
+                .cmp(&b.effective_at)
+                .then_with(|| id(a.event).cmp(id(b.event)))
+                .then(a.rule.cmp(&b.rule))
+        });
         if tx.send(out).is_err() {
             return;
         }
@@ -492,116 +501,164 @@ fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
     )
 }
 
-/// Puts the chunks back in read order: absolute line numbers, first-read-wins
-/// de-duplication, then the ordered evaluation.
-fn merge(rules: &RuleSet, inputs: &[Input], mut results: Vec<ChunkResult>, seen: Seen) -> Report {
-    results.sort_by_key(|r| r.index);
-    let mut bad_lines = Vec::new();
-    let mut lines_before = 0u64;
-    let mut current_file = usize::MAX;
-    for r in &results {
-        if r.file != current_file {
-            current_file = r.file;
-            lines_before = 0;
-        }
-        let name = inputs[r.file].name();
-        for (line, message) in &r.bad {
-            let line = if r.document {
-                *line
-            } else {
-                lines_before + line
-            };
-            bad_lines.push(BadLine {
-                file: name.clone(),
-                line,
-                message: message.clone(),
-            });
-        }
-        lines_before += r.lines;
-    }
-
-    let mut batch = Batch::default();
-    batch
-        .hits
-        .reserve_exact(results.iter().map(|r| r.hits.len()).sum());
-    let mut errors = Vec::new();
-    let mut ids = ChunkIds {
-        inputs,
-        chunks: Vec::with_capacity(results.len()),
-    };
-    for r in results {
-        debug_assert_eq!(r.index as usize, ids.chunks.len());
-        batch.hits.extend(r.hits);
-        errors.extend(r.errors);
-        ids.chunks.push((r.ids, r.id_spans));
-    }
-    let duplicates = seen.duplicates(&ids);
-    if !duplicates.is_empty() {
-        batch.hits.retain(|h| !duplicates.contains(&h.event));
-        errors.retain(|(seq, _)| !duplicates.contains(seq));
-    }
-    batch.errors = errors.into_iter().map(|(_, e)| e).collect();
-    let replayed = batch.finish(rules, &mut RuleState::new(), &ids);
-    Report {
-        replayed,
-        events: seen.total - duplicates.len() as u64,
-        duplicates: duplicates.len() as u64,
-        bad_lines,
-    }
-}
-
-/// Event ids by hash, to find the ids read more than once.
-#[derive(Default)]
-struct Seen {
-    total: u64,
+/// The calling thread's side of a replay: takes the chunks in read order,
+/// numbers bad lines, drops events whose id was read before, and feeds the
+/// matches to the rule state in event-time order.
+///
+/// Inputs are usually already in time order; then each chunk's matches are
+/// applied as soon as the chunk is taken (all but those of its last second,
+/// which the next chunk may share). A match that comes before one already
+/// applied shows that the input is not in order: the state is then rebuilt
+/// at the end from all matches, sorted.
+struct Ordered<'r, 'i> {
+    rules: &'r RuleSet,
+    ids: ChunkIds<'i>,
+    /// Id hash → the first event read with it.
     first: FxHashMap<u64, u64>,
-    /// Events whose id hash was seen before: duplicates, or (rarely) equal hashes.
-    again: Vec<u64>,
+    /// Events whose id hash equals that of an earlier, different id.
+    same_hash: FxHashMap<u64, Vec<u64>>,
+    events: u64,
+    duplicates: u64,
+    bad_lines: Vec<BadLine>,
+    lines_before: u64,
+    current_file: usize,
+    state: RuleState,
+    tally: Tally,
+    /// Sorted matches not applied yet (those of the latest second).
+    held: Vec<Hit>,
+    /// Every match taken so far, for a rebuild; the applied ones in order.
+    all: Vec<Hit>,
+    in_order: bool,
+    errors: Vec<EvalError>,
 }
 
-impl Seen {
-    fn add(&mut self, r: &ChunkResult) {
-        self.first.reserve(r.id_spans.len());
-        for (pos, &(_, _, hash)) in r.id_spans.iter().enumerate() {
-            let seq = r.index << 32 | pos as u64;
-            self.total += 1;
-            if let Some(other) = self.first.insert(hash, seq) {
-                // Keep the earlier of the two as the hash's representative.
-                let (keep, later) = if other < seq {
-                    (other, seq)
-                } else {
-                    (seq, other)
-                };
-                self.first.insert(hash, keep);
-                self.again.push(later);
-            }
+impl<'r, 'i> Ordered<'r, 'i> {
+    fn new(rules: &'r RuleSet, inputs: &'i [Input]) -> Self {
+        Ordered {
+            rules,
+            ids: ChunkIds { inputs, chunks: Vec::new() },
+            first: FxHashMap::default(),
+            same_hash: FxHashMap::default(),
+            events: 0,
+            duplicates: 0,
+            bad_lines: Vec::new(),
+            lines_before: 0,
+            current_file: usize::MAX,
+            state: RuleState::new(),
+            tally: Tally::new(rules),
+            held: Vec::new(),
+            all: Vec::new(),
+            in_order: true,
+            errors: Vec::new(),
         }
     }
 
-    /// The events whose id was read before (the first read wins), compared
-    /// exactly among the events that share a hash.
-    fn duplicates(&self, ids: &ChunkIds<'_>) -> FxHashSet<u64> {
+    /// Takes the next chunk in read order.
+    fn release(&mut self, r: ChunkResult) {
+        if r.file != self.current_file {
+            self.current_file = r.file;
+            self.lines_before = 0;
+        }
+        let name = self.ids.inputs[r.file].name();
+        for (line, message) in r.bad {
+            let line = if r.document { line } else { self.lines_before + line };
+            self.bad_lines.push(BadLine { file: name.clone(), line, message });
+        }
+        self.lines_before += r.lines;
+
+        let index = r.index;
+        self.ids.chunks.push((r.ids, r.id_spans));
+        let dups = self.duplicates_in(index);
+        let keep = |seq: u64| dups.is_empty() || !dups.contains(&seq);
+        self.errors.extend(r.errors.into_iter().filter(|(seq, _)| keep(*seq)).map(|(_, e)| e));
+        let mut hits = r.hits;
+        if !dups.is_empty() {
+            hits.retain(|h| keep(h.event));
+        }
+        self.take_hits(hits);
+    }
+
+    /// The events of chunk `index` whose id was read before, exactly: equal
+    /// hashes are compared as text.
+    fn duplicates_in(&mut self, index: u64) -> FxHashSet<u64> {
         let mut dups = FxHashSet::default();
-        if self.again.is_empty() {
-            return dups;
-        }
-        let mut groups: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
-        for &seq in &self.again {
-            groups.entry(ids.hash(seq)).or_default().push(seq);
-        }
-        for (hash, mut seqs) in groups {
-            seqs.push(self.first[&hash]);
-            seqs.sort_unstable();
-            for (i, &seq) in seqs.iter().enumerate() {
-                if seqs[..i]
-                    .iter()
-                    .any(|&earlier| ids.id(earlier) == ids.id(seq))
-                {
-                    dups.insert(seq);
-                }
+        let spans = &self.ids.chunks[index as usize].1;
+        self.first.reserve(spans.len());
+        for (pos, &(_, _, hash)) in spans.iter().enumerate() {
+            let seq = index << 32 | pos as u64;
+            let Some(&earlier) = self.first.get(&hash) else {
+                self.first.insert(hash, seq);
+                continue;
+            };
+            let id = self.ids.id(seq);
+            let others = self.same_hash.get(&hash).map(Vec::as_slice).unwrap_or_default();
+            if self.ids.id(earlier) == id || others.iter().any(|&o| self.ids.id(o) == id) {
+                dups.insert(seq);
+            } else {
+                self.same_hash.entry(hash).or_default().push(seq);
             }
         }
+        self.events += (spans.len() - dups.len()) as u64;
+        self.duplicates += dups.len() as u64;
         dups
+    }
+
+    /// Applies a chunk's matches (sorted by its worker) while the input is
+    /// in order.
+    fn take_hits(&mut self, hits: Vec<Hit>) {
+        if !self.in_order {
+            self.all.extend(hits);
+            return;
+        }
+        let ids = &self.ids;
+        let order = |a: &Hit, b: &Hit| hit_order(a, b, ids);
+        if let (Some(last), Some(first)) = (self.all.last(), hits.first())
+            && order(first, last).is_lt()
+        {
+            self.in_order = false;
+            self.all.append(&mut self.held);
+            self.all.extend(hits);
+            return;
+        }
+        let mut merged = Vec::with_capacity(self.held.len() + hits.len());
+        let mut held = std::mem::take(&mut self.held).into_iter().peekable();
+        let mut new = hits.into_iter().peekable();
+        loop {
+            let next = match (held.peek(), new.peek()) {
+                (Some(x), Some(y)) if order(x, y).is_le() => held.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => held.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        let Some(newest) = merged.last().map(|h| h.effective_at) else {
+            return;
+        };
+        let split = merged.partition_point(|h| h.effective_at < newest);
+        self.held = merged.split_off(split);
+        for hit in &merged {
+            self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
+        }
+        self.all.extend(merged);
+    }
+
+    fn finish(mut self) -> Report {
+        let replayed = if self.in_order {
+            for hit in &self.held {
+                self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
+            }
+            self.tally.finish(self.errors)
+        } else {
+            let batch = Batch { hits: self.all, errors: self.errors };
+            batch.finish(self.rules, &mut RuleState::new(), &self.ids)
+        };
+        Report {
+            replayed,
+            events: self.events,
+            duplicates: self.duplicates,
+            bad_lines: self.bad_lines,
+        }
     }
 }
 
@@ -611,12 +668,6 @@ impl Seen {
 struct ChunkIds<'i> {
     inputs: &'i [Input],
     chunks: Vec<(String, Vec<(u32, u32, u64)>)>,
-}
-
-impl ChunkIds<'_> {
-    fn hash(&self, event: u64) -> u64 {
-        self.chunks[(event >> 32) as usize].1[(event & 0xffff_ffff) as usize].2
-    }
 }
 
 impl EventSource for ChunkIds<'_> {

@@ -92,19 +92,34 @@ impl EventSource for Events<'_, '_> {
 
 impl Batch {
     /// Orders the hits by event time and applies threshold and suppression.
-    pub fn finish(
-        mut self,
-        rules: &RuleSet,
-        state: &mut RuleState,
-        events: &dyn EventSource,
-    ) -> Replayed {
-        self.hits.sort_by(|a, b| {
-            a.effective_at
-                .cmp(&b.effective_at)
-                .then_with(|| events.id(a.event).cmp(events.id(b.event)))
-                .then(a.rule.cmp(&b.rule))
-        });
-        let mut stats: Vec<RuleStats> = rules
+    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState, events: &dyn EventSource) -> Replayed {
+        self.hits.sort_by(|a, b| hit_order(a, b, events));
+        let mut tally = Tally::new(rules);
+        for hit in &self.hits {
+            tally.apply(rules, state, hit, events);
+        }
+        tally.finish(self.errors)
+    }
+}
+
+/// The order in which hits reach the rule state: event time, then event id
+/// (ties), then rule order.
+pub fn hit_order(a: &Hit, b: &Hit, events: &dyn EventSource) -> std::cmp::Ordering {
+    a.effective_at
+        .cmp(&b.effective_at)
+        .then_with(|| events.id(a.event).cmp(events.id(b.event)))
+        .then(a.rule.cmp(&b.rule))
+}
+
+/// Alerts and per-rule counts of ordered hits.
+pub struct Tally {
+    alerts: Vec<Alert>,
+    stats: Vec<RuleStats>,
+}
+
+impl Tally {
+    pub fn new(rules: &RuleSet) -> Tally {
+        let stats = rules
             .rules()
             .iter()
             .map(|r| RuleStats {
@@ -112,26 +127,32 @@ impl Batch {
                 ..RuleStats::default()
             })
             .collect();
-        for e in &self.errors {
-            stats[e.rule].errors += 1;
-        }
-        let mut alerts = Vec::new();
-        for hit in self.hits {
-            let s = &mut stats[hit.rule];
-            s.matched += 1;
-            match state.apply(rules, hit, events) {
-                Outcome::Counted => {}
-                Outcome::Suppressed => s.suppressed += 1,
-                Outcome::Alert(a) => {
-                    s.alerts += 1;
-                    alerts.push(a);
-                }
+        Tally { alerts: Vec::new(), stats }
+    }
+
+    /// Feeds one hit, in order, to the rule state.
+    pub fn apply(&mut self, rules: &RuleSet, state: &mut RuleState, hit: &Hit, events: &dyn EventSource) {
+        let s = &mut self.stats[hit.rule];
+        s.matched += 1;
+        match state.apply(rules, hit, events) {
+            Outcome::Counted => {}
+            Outcome::Suppressed => s.suppressed += 1,
+            Outcome::Alert(a) => {
+                s.alerts += 1;
+                self.alerts.push(a);
             }
         }
+    }
+
+    /// Adds the evaluation errors and closes the tally.
+    pub fn finish(mut self, errors: Vec<EvalError>) -> Replayed {
+        for e in &errors {
+            self.stats[e.rule].errors += 1;
+        }
         Replayed {
-            alerts,
-            stats,
-            errors: self.errors,
+            alerts: self.alerts,
+            stats: self.stats,
+            errors,
         }
     }
 }

@@ -54,7 +54,7 @@ impl RuleState {
 
     /// Feeds one match to its rule's threshold and suppression. Matches must
     /// come in event-time order for exact results.
-    pub fn apply(&mut self, rules: &RuleSet, mut hit: Hit, events: &dyn EventSource) -> Outcome {
+    pub fn apply(&mut self, rules: &RuleSet, hit: &Hit, events: &dyn EventSource) -> Outcome {
         let rule = &rules.rules()[hit.rule];
         self.maybe_prune(hit.effective_at, rules);
         if !self.rules.contains_key(&rule.id) {
@@ -66,7 +66,7 @@ impl RuleState {
             Some(t) => {
                 let group = state
                     .groups
-                    .entry(hit.group.take().unwrap_or_else(|| Key::from("")))
+                    .entry(hit.group.clone().unwrap_or_else(|| Key::from("")))
                     .or_default();
                 let pos = group.partition_point(|e| e.at <= hit.effective_at);
                 group.insert(
@@ -74,7 +74,7 @@ impl RuleState {
                     Entry {
                         at: hit.effective_at,
                         id: events.id(hit.event).into(),
-                        distinct: hit.distinct.take(),
+                        distinct: hit.distinct.clone(),
                     },
                 );
                 let newest = group.back().map_or(hit.effective_at, |e| e.at);
@@ -94,7 +94,7 @@ impl RuleState {
         };
         let mut suppressed = 0;
         if let Some(s) = &rule.suppress {
-            let key = hit.suppress_key.take().unwrap_or_else(|| Key::from(""));
+            let key = hit.suppress_key.clone().unwrap_or_else(|| Key::from(""));
             match state.suppress.get_mut(&key) {
                 Some(q) if hit.effective_at - q.last_sent < s.window => {
                     q.pending += 1;
@@ -147,12 +147,12 @@ impl RuleState {
 fn make_alert(
     rules: &RuleSet,
     rule: &Rule,
-    hit: Hit,
+    hit: &Hit,
     event_ids: Vec<String>,
     suppressed: u64,
     events: &dyn EventSource,
 ) -> Alert {
-    let summary = rules.render_summary(rule, &hit, event_ids.len(), events);
+    let summary = rules.render_summary(rule, hit, event_ids.len(), events);
     Alert {
         rule_id: rule.id.clone(),
         severity: rule.severity,
