@@ -620,6 +620,30 @@ impl<'r, 'i> Ordered<'r, 'i> {
             self.all.extend(hits);
             return;
         }
+        // Usually nothing is held or the held matches all come first: no merge.
+        let merged = if self.held.last().is_none_or(|h| hits.first().is_none_or(|f| order(h, f).is_le())) {
+            let mut merged = std::mem::take(&mut self.held);
+            merged.extend(hits);
+            merged
+        } else {
+            self.merge_held(hits)
+        };
+        let mut merged = merged;
+        let Some(newest) = merged.last().map(|h| h.effective_at) else {
+            return;
+        };
+        let split = merged.partition_point(|h| h.effective_at < newest);
+        self.held = merged.split_off(split);
+        for hit in &merged {
+            self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
+        }
+        self.all.extend(merged);
+    }
+
+    /// Merges the held matches with a chunk's, both sorted.
+    fn merge_held(&mut self, hits: Vec<Hit>) -> Vec<Hit> {
+        let ids = &self.ids;
+        let order = |a: &Hit, b: &Hit| hit_order(a, b, ids);
         let mut merged = Vec::with_capacity(self.held.len() + hits.len());
         let mut held = std::mem::take(&mut self.held).into_iter().peekable();
         let mut new = hits.into_iter().peekable();
@@ -632,15 +656,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             };
             merged.extend(next);
         }
-        let Some(newest) = merged.last().map(|h| h.effective_at) else {
-            return;
-        };
-        let split = merged.partition_point(|h| h.effective_at < newest);
-        self.held = merged.split_off(split);
-        for hit in &merged {
-            self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
-        }
-        self.all.extend(merged);
+        merged
     }
 
     fn finish(mut self) -> Report {

@@ -12,7 +12,10 @@ use crate::alert::Alert;
 /// Threshold groups and suppression keys of every rule of a rule set.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RuleState {
-    rules: FxHashMap<String, PerRule>,
+    /// Rule ids, in the order of the rule set the state is bound to.
+    ids: Vec<String>,
+    /// Each rule's groups and keys, aligned with `ids`.
+    rules: Vec<PerRule>,
     #[serde(skip)]
     since_prune: u32,
 }
@@ -56,11 +59,11 @@ impl RuleState {
     /// come in event-time order for exact results.
     pub fn apply(&mut self, rules: &RuleSet, hit: &Hit, events: &dyn EventSource) -> Outcome {
         let rule = &rules.rules()[hit.rule];
-        self.maybe_prune(hit.effective_at, rules);
-        if !self.rules.contains_key(&rule.id) {
-            self.rules.insert(rule.id.clone(), PerRule::default());
+        if self.ids.len() != rules.len() || self.ids[hit.rule] != rule.id {
+            self.bind(rules);
         }
-        let state = self.rules.get_mut(&rule.id).expect("inserted above");
+        self.maybe_prune(hit.effective_at, rules);
+        let state = &mut self.rules[hit.rule];
         let event_ids = match &rule.threshold {
             None => vec![events.id(hit.event).to_owned()],
             Some(t) => {
@@ -118,6 +121,16 @@ impl RuleState {
         Outcome::Alert(make_alert(rules, rule, hit, event_ids, suppressed, events))
     }
 
+    /// Aligns the state with the rules of `rules`, keeping what it holds for
+    /// rules that are still there (by id).
+    fn bind(&mut self, rules: &RuleSet) {
+        let mut old: FxHashMap<String, PerRule> = self.ids.drain(..).zip(self.rules.drain(..)).collect();
+        for rule in rules.rules() {
+            self.ids.push(rule.id.clone());
+            self.rules.push(old.remove(&rule.id).unwrap_or_default());
+        }
+    }
+
     /// Drops threshold groups and suppression keys that can no longer affect
     /// an alert, so that long runs keep a bounded state.
     fn maybe_prune(&mut self, now: i64, rules: &RuleSet) {
@@ -126,10 +139,7 @@ impl RuleState {
             return;
         }
         self.since_prune = 0;
-        for rule in rules.rules() {
-            let Some(state) = self.rules.get_mut(&rule.id) else {
-                continue;
-            };
+        for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
             if let Some(t) = &rule.threshold {
                 state
                     .groups
