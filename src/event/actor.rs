@@ -3,6 +3,10 @@
 
 use std::borrow::Cow;
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -43,59 +47,17 @@ pub const NORMALIZED: &[&str] = &[
 ];
 
 impl<'a> Actor<'a> {
-    /// Reads the actor from its raw JSON; `None` when it is `null` or not an object.
+    /// Reads the actor from its raw JSON; `None` when it is `null` or not of
+    /// the expected shape.
     pub fn parse(raw: &'a RawValue) -> Option<Actor<'a>> {
-        let wire: Option<WireActor<'a>> = serde_json::from_str(raw.get()).ok()?;
-        wire.map(Actor::from_wire)
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        Actor::deserialize(&mut de).ok().flatten()
     }
 
-    /// Reads the actor straight from a deserializer (one pass over its text).
-    pub(crate) fn deserialize<'de: 'a, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Actor<'a>>, D::Error> {
-        let wire: Option<WireActor<'a>> = Option::deserialize(d)?;
-        Ok(wire.map(Actor::from_wire))
-    }
-
-    fn from_wire(wire: WireActor<'a>) -> Actor<'a> {
-        let mut actor = Actor {
-            actor_type: wire.actor_type.map(|s| s.0),
-            kind: "unknown",
-            ..Actor::default()
-        };
-        if let Some(session) = wire.session {
-            if let Some(user) = session.user {
-                actor.kind = "user";
-                actor.id = user.id.map(|s| s.0);
-                actor.email = user.email.map(|s| lower(s.0));
-            }
-            actor.ip = session.ip_address.map(|s| s.0);
-            actor.user_agent = session.user_agent.map(|s| s.0);
-            if let Some(d) = session.ip_address_details {
-                actor.country = d.country.map(|s| s.0);
-                actor.region = d.region.map(|s| s.0);
-                actor.city = d.city.map(|s| s.0);
-                actor.asn = d.asn.map(|s| s.0);
-            }
-        }
-        if let Some(key) = wire.api_key {
-            actor.api_key_id = key.id.map(|s| s.0);
-            match key.key_type.as_ref().map(|s| s.0.as_ref()) {
-                Some("user") => {
-                    actor.kind = "user";
-                    if let Some(user) = key.user {
-                        actor.id = user.id.map(|s| s.0);
-                        actor.email = user.email.map(|s| lower(s.0));
-                    }
-                }
-                Some("service_account") => {
-                    actor.kind = "service_account";
-                    actor.id = key.service_account.and_then(|s| s.id).map(|s| s.0);
-                }
-                _ => {}
-            }
-        }
-        actor
+    /// Reads the actor straight from a deserializer, in one pass over its
+    /// text, keeping only the fields that are normalized.
+    pub(crate) fn deserialize<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Actor<'a>>, D::Error> {
+        d.deserialize_option(OptionalActor(PhantomData))
     }
 
     /// The value of a normalized field by its name (see [`NORMALIZED`]).
@@ -134,112 +96,178 @@ fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-#[derive(Deserialize)]
-struct WireActor<'a> {
-    #[serde(rename = "type", borrow)]
-    actor_type: Option<BorrowedStr<'a>>,
-    #[serde(borrow)]
-    session: Option<WireSession<'a>>,
-    #[serde(borrow)]
-    api_key: Option<WireApiKey<'a>>,
-}
+struct OptionalActor<'a>(PhantomData<&'a ()>);
 
-#[derive(Deserialize)]
-struct WireSession<'a> {
-    #[serde(borrow)]
-    user: Option<WireUser<'a>>,
-    #[serde(borrow)]
-    ip_address: Option<BorrowedStr<'a>>,
-    #[serde(borrow)]
-    user_agent: Option<BorrowedStr<'a>>,
-    #[serde(borrow)]
-    ip_address_details: Option<WireIpDetails<'a>>,
-}
+impl<'de: 'a, 'a> Visitor<'de> for OptionalActor<'a> {
+    type Value = Option<Actor<'a>>;
 
-#[derive(Deserialize)]
-struct WireUser<'a> {
-    #[serde(borrow)]
-    id: Option<BorrowedStr<'a>>,
-    #[serde(borrow)]
-    email: Option<BorrowedStr<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireIpDetails<'a> {
-    #[serde(borrow, default, deserialize_with = "text")]
-    country: Option<BorrowedStr<'a>>,
-    #[serde(borrow, default, deserialize_with = "text")]
-    region: Option<BorrowedStr<'a>>,
-    #[serde(borrow, default, deserialize_with = "text")]
-    city: Option<BorrowedStr<'a>>,
-    #[serde(borrow, default, deserialize_with = "text")]
-    asn: Option<BorrowedStr<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireApiKey<'a> {
-    #[serde(borrow)]
-    id: Option<BorrowedStr<'a>>,
-    #[serde(rename = "type", borrow)]
-    key_type: Option<BorrowedStr<'a>>,
-    #[serde(borrow)]
-    user: Option<WireUser<'a>>,
-    #[serde(borrow)]
-    service_account: Option<WireServiceAccount<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireServiceAccount<'a> {
-    #[serde(borrow)]
-    id: Option<BorrowedStr<'a>>,
-}
-
-/// Accepts a string or a number (an `asn` sent as a JSON number) as text;
-/// anything else reads as absent.
-fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BorrowedStr<'de>>, D::Error> {
-    use serde::de::{self, Visitor};
-    use std::fmt;
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<BorrowedStr<'de>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("text")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(BorrowedStr(Cow::Borrowed(v))))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(BorrowedStr(Cow::Owned(v.to_owned()))))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(BorrowedStr(Cow::Owned(v.to_string()))))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(BorrowedStr(Cow::Owned(v.to_string()))))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(BorrowedStr(Cow::Owned(v.to_string()))))
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: de::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_any(V)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            while a.next_element::<de::IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an actor object or null")
     }
-    d.deserialize_any(V)
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let mut actor = Actor { kind: "unknown", ..Actor::default() };
+        d.deserialize_map(Fields { actor: &mut actor, part: Part::Actor })?;
+        Ok(Some(actor))
+    }
+}
+
+/// Which object of the actor a [`Fields`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Actor,
+    Session,
+    SessionUser,
+    IpDetails,
+    ApiKey,
+    ApiKeyUser,
+    ServiceAccount,
+}
+
+/// Reads the fields of one object of the actor into the normalized actor.
+struct Fields<'x, 'a> {
+    actor: &'x mut Actor<'a>,
+    part: Part,
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Fields<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Fields<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let actor = self.actor;
+        if self.part == Part::SessionUser {
+            actor.kind = "user";
+        }
+        // An API key's owner is known only once its `type` is read.
+        let mut key_type: Option<Cow<'a, str>> = None;
+        let mut owner = Actor::default();
+        while let Some(BorrowedStr(key)) = map.next_key::<BorrowedStr>()? {
+            let text = |s: Option<BorrowedStr<'a>>| s.map(|s| s.0);
+            match (self.part, key.as_ref()) {
+                (Part::Actor, "type") => actor.actor_type = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::Actor, "session") => map.next_value_seed(Fields { actor: &mut *actor, part: Part::Session })?,
+                (Part::Actor, "api_key") => map.next_value_seed(Fields { actor: &mut *actor, part: Part::ApiKey })?,
+                (Part::Session, "user") => {
+                    map.next_value_seed(Fields { actor: &mut *actor, part: Part::SessionUser })?
+                }
+                (Part::Session, "ip_address") => actor.ip = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::Session, "user_agent") => actor.user_agent = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::Session, "ip_address_details") => {
+                    map.next_value_seed(Fields { actor: &mut *actor, part: Part::IpDetails })?
+                }
+                (Part::SessionUser | Part::ApiKeyUser | Part::ServiceAccount, "id") => {
+                    actor.id = text(map.next_value::<Option<BorrowedStr>>()?)
+                }
+                (Part::SessionUser | Part::ApiKeyUser, "email") => {
+                    actor.email = text(map.next_value::<Option<BorrowedStr>>()?).map(lower)
+                }
+                (Part::IpDetails, "country") => actor.country = map.next_value::<LooseText>()?.0,
+                (Part::IpDetails, "region") => actor.region = map.next_value::<LooseText>()?.0,
+                (Part::IpDetails, "city") => actor.city = map.next_value::<LooseText>()?.0,
+                (Part::IpDetails, "asn") => actor.asn = map.next_value::<LooseText>()?.0,
+                (Part::ApiKey, "id") => actor.api_key_id = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::ApiKey, "type") => key_type = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::ApiKey, "user") => map.next_value_seed(Fields { actor: &mut owner, part: Part::ApiKeyUser })?,
+                (Part::ApiKey, "service_account") => {
+                    map.next_value_seed(Fields { actor: &mut owner, part: Part::ServiceAccount })?
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        if self.part == Part::ApiKey {
+            match key_type.as_deref() {
+                Some("user") => {
+                    actor.kind = "user";
+                    actor.id = owner.id;
+                    actor.email = owner.email;
+                }
+                Some("service_account") => {
+                    actor.kind = "service_account";
+                    actor.id = owner.id;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text, or a number read as text (an `asn` sent as a JSON number);
+/// anything else reads as absent.
+struct LooseText<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LooseText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = LooseText<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("text")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LooseText(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LooseText(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LooseText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LooseText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(LooseText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LooseText(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LooseText(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(LooseText(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(LooseText(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }
