@@ -424,6 +424,10 @@ fn read_inputs(
             index += 1;
             continue;
         }
+        // Past the first look, read straight into the chunks: going through
+        // the buffer would copy every byte once more.
+        let head = reader.buffer().to_vec();
+        let mut reader = io::Cursor::new(head).chain(reader.into_inner());
         let mut carry: Vec<u8> = Vec::new();
         let seekable = matches!(input, Input::Path(_)) && !input.is_gzip();
         let mut offset = 0u64;
