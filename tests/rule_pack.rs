@@ -83,3 +83,92 @@ fn sample_history_raises_every_labelled_incident() {
         .collect();
     assert!(missed.is_empty(), "incidents without an alert: {missed:?}");
 }
+
+#[test]
+fn readme_rule_example_passes_its_own_tests() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```yaml\nid: ").expect("README shows a rule") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("rule.yaml");
+    std::fs::write(&rule, &readme[start..end]).unwrap();
+    let out = Command::cargo_bin("rulecheck")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "--test",
+            "--require-tests",
+            "-c",
+            "examples/auditwatch.yaml",
+            "-r",
+        ])
+        .arg(&rule)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+}
+
+/// Every documented event type is named by a rule of the pack, or listed in
+/// rules/README.md as left out on purpose (`a.b/c` there means `a.b` and `a.c`).
+#[test]
+fn every_documented_event_type_is_covered_or_left_out_on_purpose() {
+    use auditwatch::config::RuleConfig;
+    use auditwatch::rules::RuleSet;
+
+    let config = RuleConfig::load(&root().join("examples/auditwatch.yaml")).unwrap();
+    let rules = RuleSet::load(&config.rules, &config.env).unwrap();
+    let catchall = rules
+        .rules()
+        .iter()
+        .find(|r| r.id == "openai.unknown_event_type")
+        .unwrap();
+    let (negated, documented) = catchall.event_types().unwrap();
+    assert!(
+        negated,
+        "the catch-all matches every type but the documented ones"
+    );
+    assert_eq!(
+        documented.len(),
+        145,
+        "the catch-all knows the 145 documented types"
+    );
+
+    let named: BTreeSet<String> = rules
+        .rules()
+        .iter()
+        .filter_map(|r| r.event_types())
+        .filter(|(negated, _)| !negated)
+        .flat_map(|(_, types)| types)
+        .collect();
+    let readme = std::fs::read_to_string(root().join("rules/README.md")).unwrap();
+    let section = readme
+        .split("## Event types that do not alert on their own")
+        .nth(1)
+        .unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let mut left_out = BTreeSet::new();
+    for token in section.split('`').skip(1).step_by(2) {
+        let (base, last) = token.rsplit_once('.').unwrap_or(("", token));
+        for alt in last.split('/') {
+            left_out.insert(if base.is_empty() {
+                alt.to_owned()
+            } else {
+                format!("{base}.{alt}")
+            });
+        }
+    }
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|t| !named.contains(*t) && !left_out.contains(*t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "event types neither named by a rule nor left out on purpose: {missing:?}"
+    );
+}

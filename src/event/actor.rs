@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::BorrowedStr;
@@ -56,7 +56,9 @@ impl<'a> Actor<'a> {
 
     /// Reads the actor straight from a deserializer, in one pass over its
     /// text, keeping only the fields that are normalized.
-    pub(crate) fn deserialize<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Actor<'a>>, D::Error> {
+    pub(crate) fn deserialize<'de: 'a, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Actor<'a>>, D::Error> {
         d.deserialize_option(OptionalActor(PhantomData))
     }
 
@@ -114,8 +116,14 @@ impl<'de: 'a, 'a> Visitor<'de> for OptionalActor<'a> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let mut actor = Actor { kind: "unknown", ..Actor::default() };
-        d.deserialize_map(Fields { actor: &mut actor, part: Part::Actor })?;
+        let mut actor = Actor {
+            kind: "unknown",
+            ..Actor::default()
+        };
+        d.deserialize_map(Fields {
+            actor: &mut actor,
+            part: Part::Actor,
+        })?;
         Ok(Some(actor))
     }
 }
@@ -176,17 +184,31 @@ impl<'de: 'a, 'a> Visitor<'de> for Fields<'_, 'a> {
         while let Some(BorrowedStr(key)) = map.next_key::<BorrowedStr>()? {
             let text = |s: Option<BorrowedStr<'a>>| s.map(|s| s.0);
             match (self.part, key.as_ref()) {
-                (Part::Actor, "type") => actor.actor_type = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::Actor, "session") => map.next_value_seed(Fields { actor: &mut *actor, part: Part::Session })?,
-                (Part::Actor, "api_key") => map.next_value_seed(Fields { actor: &mut *actor, part: Part::ApiKey })?,
-                (Part::Session, "user") => {
-                    map.next_value_seed(Fields { actor: &mut *actor, part: Part::SessionUser })?
+                (Part::Actor, "type") => {
+                    actor.actor_type = text(map.next_value::<Option<BorrowedStr>>()?)
                 }
-                (Part::Session, "ip_address") => actor.ip = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::Session, "user_agent") => actor.user_agent = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::Session, "ip_address_details") => {
-                    map.next_value_seed(Fields { actor: &mut *actor, part: Part::IpDetails })?
+                (Part::Actor, "session") => map.next_value_seed(Fields {
+                    actor: &mut *actor,
+                    part: Part::Session,
+                })?,
+                (Part::Actor, "api_key") => map.next_value_seed(Fields {
+                    actor: &mut *actor,
+                    part: Part::ApiKey,
+                })?,
+                (Part::Session, "user") => map.next_value_seed(Fields {
+                    actor: &mut *actor,
+                    part: Part::SessionUser,
+                })?,
+                (Part::Session, "ip_address") => {
+                    actor.ip = text(map.next_value::<Option<BorrowedStr>>()?)
                 }
+                (Part::Session, "user_agent") => {
+                    actor.user_agent = text(map.next_value::<Option<BorrowedStr>>()?)
+                }
+                (Part::Session, "ip_address_details") => map.next_value_seed(Fields {
+                    actor: &mut *actor,
+                    part: Part::IpDetails,
+                })?,
                 (Part::SessionUser | Part::ApiKeyUser | Part::ServiceAccount, "id") => {
                     actor.id = text(map.next_value::<Option<BorrowedStr>>()?)
                 }
@@ -197,12 +219,18 @@ impl<'de: 'a, 'a> Visitor<'de> for Fields<'_, 'a> {
                 (Part::IpDetails, "region") => actor.region = map.next_value::<LooseText>()?.0,
                 (Part::IpDetails, "city") => actor.city = map.next_value::<LooseText>()?.0,
                 (Part::IpDetails, "asn") => actor.asn = map.next_value::<LooseText>()?.0,
-                (Part::ApiKey, "id") => actor.api_key_id = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::ApiKey, "type") => key_type = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::ApiKey, "user") => map.next_value_seed(Fields { actor: &mut owner, part: Part::ApiKeyUser })?,
-                (Part::ApiKey, "service_account") => {
-                    map.next_value_seed(Fields { actor: &mut owner, part: Part::ServiceAccount })?
+                (Part::ApiKey, "id") => {
+                    actor.api_key_id = text(map.next_value::<Option<BorrowedStr>>()?)
                 }
+                (Part::ApiKey, "type") => key_type = text(map.next_value::<Option<BorrowedStr>>()?),
+                (Part::ApiKey, "user") => map.next_value_seed(Fields {
+                    actor: &mut owner,
+                    part: Part::ApiKeyUser,
+                })?,
+                (Part::ApiKey, "service_account") => map.next_value_seed(Fields {
+                    actor: &mut owner,
+                    part: Part::ServiceAccount,
+                })?,
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
                 }

@@ -125,7 +125,12 @@ struct ChunkResult {
 
 /// Replays `inputs` through `rules`. `progress` is called now and then with
 /// the number of events read so far.
-pub fn replay(rules: &RuleSet, inputs: &[Input], opts: &Options, progress: &dyn Fn(u64)) -> Result<Report, ReadError> {
+pub fn replay(
+    rules: &RuleSet,
+    inputs: &[Input],
+    opts: &Options,
+    progress: &dyn Fn(u64),
+) -> Result<Report, ReadError> {
     let threads = opts.threads.max(1);
     let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
@@ -540,7 +545,10 @@ impl<'r, 'i> Ordered<'r, 'i> {
     fn new(rules: &'r RuleSet, inputs: &'i [Input]) -> Self {
         Ordered {
             rules,
-            ids: ChunkIds { inputs, chunks: Vec::new() },
+            ids: ChunkIds {
+                inputs,
+                chunks: Vec::new(),
+            },
             first: FxHashMap::default(),
             same_hash: FxHashMap::default(),
             events: 0,
@@ -565,8 +573,16 @@ impl<'r, 'i> Ordered<'r, 'i> {
         }
         let name = self.ids.inputs[r.file].name();
         for (line, message) in r.bad {
-            let line = if r.document { line } else { self.lines_before + line };
-            self.bad_lines.push(BadLine { file: name.clone(), line, message });
+            let line = if r.document {
+                line
+            } else {
+                self.lines_before + line
+            };
+            self.bad_lines.push(BadLine {
+                file: name.clone(),
+                line,
+                message,
+            });
         }
         self.lines_before += r.lines;
 
@@ -574,7 +590,12 @@ impl<'r, 'i> Ordered<'r, 'i> {
         self.ids.chunks.push((r.ids, r.id_spans));
         let dups = self.duplicates_in(index);
         let keep = |seq: u64| dups.is_empty() || !dups.contains(&seq);
-        self.errors.extend(r.errors.into_iter().filter(|(seq, _)| keep(*seq)).map(|(_, e)| e));
+        self.errors.extend(
+            r.errors
+                .into_iter()
+                .filter(|(seq, _)| keep(*seq))
+                .map(|(_, e)| e),
+        );
         let mut hits = r.hits;
         if !dups.is_empty() {
             hits.retain(|h| keep(h.event));
@@ -595,7 +616,11 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 continue;
             };
             let id = self.ids.id(seq);
-            let others = self.same_hash.get(&hash).map(Vec::as_slice).unwrap_or_default();
+            let others = self
+                .same_hash
+                .get(&hash)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if self.ids.id(earlier) == id || others.iter().any(|&o| self.ids.id(o) == id) {
                 dups.insert(seq);
             } else {
@@ -625,7 +650,11 @@ impl<'r, 'i> Ordered<'r, 'i> {
             return;
         }
         // Usually nothing is held or the held matches all come first: no merge.
-        let merged = if self.held.last().is_none_or(|h| hits.first().is_none_or(|f| order(h, f).is_le())) {
+        let merged = if self
+            .held
+            .last()
+            .is_none_or(|h| hits.first().is_none_or(|f| order(h, f).is_le()))
+        {
             let mut merged = std::mem::take(&mut self.held);
             merged.extend(hits);
             merged
@@ -639,7 +668,8 @@ impl<'r, 'i> Ordered<'r, 'i> {
         let split = merged.partition_point(|h| h.effective_at < newest);
         self.held = merged.split_off(split);
         for hit in &merged {
-            self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
+            self.tally
+                .apply(self.rules, &mut self.state, hit, &self.ids);
         }
         self.all.extend(merged);
     }
@@ -666,11 +696,15 @@ impl<'r, 'i> Ordered<'r, 'i> {
     fn finish(mut self) -> Report {
         let replayed = if self.in_order {
             for hit in &self.held {
-                self.tally.apply(self.rules, &mut self.state, hit, &self.ids);
+                self.tally
+                    .apply(self.rules, &mut self.state, hit, &self.ids);
             }
             self.tally.finish(self.errors)
         } else {
-            let batch = Batch { hits: self.all, errors: self.errors };
+            let batch = Batch {
+                hits: self.all,
+                errors: self.errors,
+            };
             batch.finish(self.rules, &mut RuleState::new(), &self.ids)
         };
         Report {

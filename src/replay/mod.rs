@@ -92,7 +92,12 @@ impl EventSource for Events<'_, '_> {
 
 impl Batch {
     /// Orders the hits by event time and applies threshold and suppression.
-    pub fn finish(mut self, rules: &RuleSet, state: &mut RuleState, events: &dyn EventSource) -> Replayed {
+    pub fn finish(
+        mut self,
+        rules: &RuleSet,
+        state: &mut RuleState,
+        events: &dyn EventSource,
+    ) -> Replayed {
         self.hits.sort_by(|a, b| hit_order(a, b, events));
         let mut tally = Tally::new(rules);
         for hit in &self.hits {
@@ -127,11 +132,20 @@ impl Tally {
                 ..RuleStats::default()
             })
             .collect();
-        Tally { alerts: Vec::new(), stats }
+        Tally {
+            alerts: Vec::new(),
+            stats,
+        }
     }
 
     /// Feeds one hit, in order, to the rule state.
-    pub fn apply(&mut self, rules: &RuleSet, state: &mut RuleState, hit: &Hit, events: &dyn EventSource) {
+    pub fn apply(
+        &mut self,
+        rules: &RuleSet,
+        state: &mut RuleState,
+        hit: &Hit,
+        events: &dyn EventSource,
+    ) {
         let s = &mut self.stats[hit.rule];
         s.matched += 1;
         match state.apply(rules, hit, events) {

@@ -124,7 +124,8 @@ impl RuleState {
     /// Aligns the state with the rules of `rules`, keeping what it holds for
     /// rules that are still there (by id).
     fn bind(&mut self, rules: &RuleSet) {
-        let mut old: FxHashMap<String, PerRule> = self.ids.drain(..).zip(self.rules.drain(..)).collect();
+        let mut old: FxHashMap<String, PerRule> =
+            self.ids.drain(..).zip(self.rules.drain(..)).collect();
         for rule in rules.rules() {
             self.ids.push(rule.id.clone());
             self.rules.push(old.remove(&rule.id).unwrap_or_default());
