@@ -116,7 +116,7 @@ struct ChunkResult {
     /// The ids of the chunk's events, back to back, with `(start, end, hash)`;
     /// an event's number is its chunk's index and its position here.
     ids: String,
-    id_spans: Vec<(u32, u32, u64)>,
+    id_spans: IdSpans,
     hits: Vec<Hit>,
     errors: Vec<(u64, EvalError)>,
     /// Line within the chunk (1-based), message.
@@ -716,12 +716,15 @@ impl<'r, 'i> Ordered<'r, 'i> {
     }
 }
 
+/// Each event's id as `(start, end, hash)` in its chunk's id text.
+type IdSpans = Vec<(u32, u32, u64)>;
+
 /// The ids of a replay's events, by number (chunk index in the high half,
 /// position in the chunk in the low half), and their inputs for reading an
 /// event again.
 struct ChunkIds<'i> {
     inputs: &'i [Input],
-    chunks: Vec<(String, Vec<(u32, u32, u64)>)>,
+    chunks: Vec<(String, IdSpans)>,
 }
 
 impl EventSource for ChunkIds<'_> {
