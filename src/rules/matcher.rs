@@ -20,8 +20,12 @@ use crate::event::{Event, FieldPath, FieldValue};
 /// A compiled `match` block.
 #[derive(Debug)]
 pub struct Matcher {
-    /// The top-level entries, all of which must hold.
+    /// The top-level entries, all of which must hold; those that test the
+    /// event type come first.
     entries: Vec<Cond>,
+    /// How many entries test only the event type (decided exactly by
+    /// [`Matcher::may_match_type`]).
+    type_entries: usize,
 }
 
 #[derive(Debug)]
@@ -72,14 +76,19 @@ contains, starts_with, ends_with, gt, gte, lt, lte, exists, in_list, not_in_list
 impl Matcher {
     /// Compiles a `match` mapping; problems are added to `problems`.
     pub(crate) fn compile(raw: &RawMatch, lists: &Lists, problems: &mut Problems<'_>) -> Matcher {
-        Matcher {
-            entries: compile_entries(raw, lists, problems),
-        }
+        let mut entries = compile_entries(raw, lists, problems);
+        let is_type = |c: &Cond| matches!(c, Cond::Field(f) if f.path.is_type());
+        entries.sort_by_key(|c| !is_type(c));
+        let type_entries = entries.iter().take_while(|c| is_type(c)).count();
+        Matcher { entries, type_entries }
     }
 
-    /// True when every entry holds for `event`.
-    pub fn matches(&self, event: &Event<'_>) -> bool {
-        self.entries.iter().all(|c| c.holds(event))
+    /// True when every entry holds for `event`. With `type_checked`, the
+    /// event's type is known to pass [`Matcher::may_match_type`], so the
+    /// entries that test only the type are not tested again.
+    pub fn matches(&self, event: &Event<'_>, type_checked: bool) -> bool {
+        let skip = if type_checked { self.type_entries } else { 0 };
+        self.entries[skip..].iter().all(|c| c.holds(event))
     }
 
     /// The event types the rule can match, from its `type` entries (at the

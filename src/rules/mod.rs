@@ -263,6 +263,7 @@ impl RuleSet {
         let mut view = None;
         for &i in candidates.iter() {
             let found = Found {
+                type_checked: true,
                 seq,
                 at,
                 view: &mut view,
@@ -283,7 +284,7 @@ impl RuleSet {
     ) {
         let rule = &self.rules[i];
         if let Some(m) = &rule.matcher
-            && !m.matches(event)
+            && !m.matches(event, found.type_checked)
         {
             return;
         }
@@ -338,6 +339,8 @@ impl RuleSet {
 /// script view once built, and the thread's scratch.
 pub struct Found<'s> {
     pub seq: u64,
+    /// The event's type was checked against the rule by the type index.
+    pub type_checked: bool,
     pub at: Option<Location>,
     pub view: &'s mut Option<rhai::Dynamic>,
     pub scratch: &'s mut Scratch,

@@ -88,6 +88,7 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     for (seq, ev) in events.iter().enumerate() {
         let mut view = None;
         let found = super::Found {
+            type_checked: false,
             seq: seq as u64,
             at: None,
             view: &mut view,
