@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use auditwatch::cli::rules_doc::replace_section;
 use auditwatch::config::RuleConfig;
 use auditwatch::replay::files::{self, Input, Report};
 use auditwatch::rules::RuleSet;
@@ -253,16 +254,4 @@ fn local_time(ts: i64) -> String {
             Some(t.to_zoned(tz).strftime("%a %Y-%m-%d %H:%M").to_string())
         })
         .unwrap_or_else(|| ts.to_string())
-}
-
-/// Replaces what lies between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
-/// with `content`, set off by blank lines; the markers stay.
-fn replace_section(text: &str, name: &str, content: &str) -> Result<String, String> {
-    let begin = format!("<!-- {name}:begin -->");
-    let end = format!("<!-- {name}:end -->");
-    let missing = || format!("no `{begin}` ... `{end}` markers");
-    let start = text.find(&begin).ok_or_else(missing)? + begin.len();
-    let stop = start + text[start..].find(&end).ok_or_else(missing)?;
-    let body = content.trim_matches('\n');
-    Ok(format!("{}\n\n{body}\n\n{}", &text[..start], &text[stop..]))
 }

@@ -2,7 +2,7 @@
 //! done by the library modules.
 
 pub mod rulecheck;
-mod rules_doc;
+pub mod rules_doc;
 mod validate;
 
 use std::process::ExitCode;
@@ -91,4 +91,38 @@ pub fn main_rulecheck() -> ExitCode {
     let cli = RulecheckCli::parse();
     init_logging(&cli.log);
     ExitCode::from(rulecheck::run(&cli.args))
+}
+
+/// Why a command could not load its rules.
+pub enum RulesError {
+    Config(crate::config::ConfigError),
+    Rules(crate::rules::LoadError),
+}
+
+/// Loads rules the way every command does: `-c` gives lists, business hours
+/// and the default rule paths; `-r` paths win; else `./rules`. Returns the
+/// rules and the paths they were read from.
+pub fn load_rules(
+    config: Option<&std::path::Path>,
+    rules: &[std::path::PathBuf],
+) -> Result<(crate::rules::RuleSet, Vec<std::path::PathBuf>), RulesError> {
+    use crate::config::RuleConfig;
+    use crate::rules::{Environment, RuleSet};
+    let config = config
+        .map(RuleConfig::load)
+        .transpose()
+        .map_err(RulesError::Config)?;
+    let env = config
+        .as_ref()
+        .map(|c| c.env.clone())
+        .unwrap_or_else(Environment::default);
+    let paths = if !rules.is_empty() {
+        rules.to_vec()
+    } else if let Some(c) = config.as_ref().filter(|c| !c.rules.is_empty()) {
+        c.rules.clone()
+    } else {
+        vec![std::path::PathBuf::from("rules")]
+    };
+    let set = RuleSet::load(&paths, &env).map_err(RulesError::Rules)?;
+    Ok((set, paths))
 }

@@ -9,11 +9,10 @@ use clap::ValueEnum;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::alert::Alert;
-use crate::config::RuleConfig;
 use crate::event::format_time;
 use crate::replay::RuleStats;
 use crate::replay::files::{self, Input, Report};
-use crate::rules::{Environment, RuleSet, testcase};
+use crate::rules::{RuleSet, testcase};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -163,24 +162,16 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
 }
 
 fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
-    let config = args.config.as_deref().map(RuleConfig::load).transpose()?;
-    let env = config
-        .as_ref()
-        .map(|c| c.env.clone())
-        .unwrap_or_else(Environment::default);
-    let paths = if !args.rules.is_empty() {
-        args.rules.clone()
-    } else if let Some(c) = config.as_ref().filter(|c| !c.rules.is_empty()) {
-        c.rules.clone()
-    } else {
-        vec![PathBuf::from("rules")]
-    };
-    let mut rules = RuleSet::load(&paths, &env).map_err(|e| {
-        let n = e.problems.len();
-        Usage(format!(
-            "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
-        ))
-    })?;
+    let (mut rules, _) =
+        super::load_rules(args.config.as_deref(), &args.rules).map_err(|e| match e {
+            super::RulesError::Config(e) => Usage::new(e),
+            super::RulesError::Rules(e) => {
+                let n = e.problems.len();
+                Usage(format!(
+                    "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
+                ))
+            }
+        })?;
     if !args.rule_ids.is_empty() {
         let unknown = rules.retain_ids(&args.rule_ids);
         if !unknown.is_empty() {

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::config::RuleConfig;
-use crate::rules::{Environment, Rule, RuleSet, Suppress, Threshold};
+use crate::rules::{Rule, RuleSet, Suppress, Threshold};
 
 /// The marker name: the table goes between `<!-- rules-doc:begin -->` and
 /// `<!-- rules-doc:end -->`.
@@ -66,28 +65,13 @@ fn run_inner(args: &Args) -> Result<(), String> {
 /// Loads the rules the way `rulecheck` does; also returns the paths they
 /// were read from, to name files relative to them.
 fn load_rules(args: &Args) -> Result<(RuleSet, Vec<PathBuf>), String> {
-    let config = args
-        .config
-        .as_deref()
-        .map(RuleConfig::load)
-        .transpose()
-        .map_err(|e| format!("rules-doc: {e}"))?;
-    let env = config
-        .as_ref()
-        .map(|c| c.env.clone())
-        .unwrap_or_else(Environment::default);
-    let paths = if !args.rules.is_empty() {
-        args.rules.clone()
-    } else if let Some(c) = config.as_ref().filter(|c| !c.rules.is_empty()) {
-        c.rules.clone()
-    } else {
-        vec![PathBuf::from("rules")]
-    };
-    let rules = RuleSet::load(&paths, &env).map_err(|e| {
-        let n = e.problems.len();
-        format!("{e}\nrules-doc: {n} problem(s) in the rules; no table was made")
-    })?;
-    Ok((rules, paths))
+    super::load_rules(args.config.as_deref(), &args.rules).map_err(|e| match e {
+        super::RulesError::Config(e) => format!("rules-doc: {e}"),
+        super::RulesError::Rules(e) => {
+            let n = e.problems.len();
+            format!("{e}\nrules-doc: {n} problem(s) in the rules; no table was made")
+        }
+    })
 }
 
 /// The Markdown table, one row per rule in load order.
@@ -239,7 +223,7 @@ fn file_text(file: &Path, roots: &[PathBuf]) -> String {
 
 /// Replaces what lies between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
 /// with `content`, set off by blank lines; the markers stay.
-fn replace_section(text: &str, name: &str, content: &str) -> Result<String, String> {
+pub fn replace_section(text: &str, name: &str, content: &str) -> Result<String, String> {
     let begin = format!("<!-- {name}:begin -->");
     let end = format!("<!-- {name}:end -->");
     let missing = || format!("no `{begin}` ... `{end}` markers");

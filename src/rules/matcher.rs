@@ -80,7 +80,10 @@ impl Matcher {
         let is_type = |c: &Cond| matches!(c, Cond::Field(f) if f.path.is_type());
         entries.sort_by_key(|c| !is_type(c));
         let type_entries = entries.iter().take_while(|c| is_type(c)).count();
-        Matcher { entries, type_entries }
+        Matcher {
+            entries,
+            type_entries,
+        }
     }
 
     /// True when every entry holds for `event`. With `type_checked`, the
