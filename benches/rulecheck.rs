@@ -148,7 +148,7 @@ fn run_rulecheck(root: &Path, data: &Path) -> RulecheckRun {
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_rulecheck"))
         .arg("-c")
-        .arg(root.join("examples/auditwatch.yaml"))
+        .arg(root.join("auditwatch.yaml"))
         .arg("--format")
         .arg("jsonl")
         .arg(data)

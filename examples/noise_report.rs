@@ -1,7 +1,7 @@
 //! The noise report of the default rule pack: a generated month of ordinary
 //! activity in a 60-person organization, and the same month with labelled
 //! incidents, replayed through the rules and config of
-//! `examples/auditwatch.yaml`; prints how many alerts ordinary activity
+//! `auditwatch.yaml`; prints how many alerts ordinary activity
 //! raises, per rule, and which incidents were caught.
 //!
 //! ```sh
@@ -28,7 +28,7 @@ const START: &str = "2026-10-05T00:00:00Z";
 const DAYS: u32 = 30;
 const PEOPLE: u32 = 60;
 const TIMEZONE: &str = "America/New_York";
-const CONFIG: &str = "examples/auditwatch.yaml";
+const CONFIG: &str = "auditwatch.yaml";
 const MARKER: &str = "noise-report";
 
 fn main() -> ExitCode {

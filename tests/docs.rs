@@ -8,7 +8,7 @@ use assert_cmd::Command;
 const BEGIN: &str = "<!-- rules-doc:begin -->";
 const END: &str = "<!-- rules-doc:end -->";
 const UPDATE: &str =
-    "cargo run --bin auditwatch -- rules-doc -c examples/auditwatch.yaml --write rules/README.md";
+    "cargo run --bin auditwatch -- rules-doc -c auditwatch.yaml --write rules/README.md";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +49,7 @@ fn readme_rule_table_is_current() {
     let readme_path = root().join("rules").join("README.md");
     let readme = std::fs::read_to_string(&readme_path).expect("read rules/README.md");
     let documented = section(&readme, "rules/README.md").trim();
-    let table = stdout_of(&mut rules_doc(&["-c", "examples/auditwatch.yaml"]));
+    let table = stdout_of(&mut rules_doc(&["-c", "auditwatch.yaml"]));
     let table = table.trim();
     if documented != table {
         let first = documented

@@ -16,14 +16,8 @@ fn pack_inline_tests_pass_with_required_cases() {
     let out = Command::cargo_bin("rulecheck")
         .unwrap()
         .current_dir(root())
-        .args([
-            "--test",
-            "--require-tests",
-            "-r",
-            "rules/",
-            "-c",
-            "examples/auditwatch.yaml",
-        ])
+        // As the contract writes it: the config comes from ./auditwatch.yaml.
+        .args(["--test", "--require-tests", "-r", "rules/"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -42,7 +36,7 @@ fn sample_history_raises_every_labelled_incident() {
         .current_dir(root())
         .args([
             "-c",
-            "examples/auditwatch.yaml",
+            "auditwatch.yaml",
             "--format",
             "jsonl",
             "examples/sample-events.jsonl",
@@ -95,13 +89,7 @@ fn readme_rule_example_passes_its_own_tests() {
     let out = Command::cargo_bin("rulecheck")
         .unwrap()
         .current_dir(root())
-        .args([
-            "--test",
-            "--require-tests",
-            "-c",
-            "examples/auditwatch.yaml",
-            "-r",
-        ])
+        .args(["--test", "--require-tests", "-c", "auditwatch.yaml", "-r"])
         .arg(&rule)
         .output()
         .unwrap();
@@ -121,7 +109,7 @@ fn every_documented_event_type_is_covered_or_left_out_on_purpose() {
     use auditwatch::config::RuleConfig;
     use auditwatch::rules::RuleSet;
 
-    let config = RuleConfig::load(&root().join("examples/auditwatch.yaml")).unwrap();
+    let config = RuleConfig::load(&root().join("auditwatch.yaml")).unwrap();
     let rules = RuleSet::load(&config.rules, &config.env).unwrap();
     let catchall = rules
         .rules()

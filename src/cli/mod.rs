@@ -99,15 +99,21 @@ pub enum RulesError {
     Rules(crate::rules::LoadError),
 }
 
-/// Loads rules the way every command does: `-c` gives lists, business hours
-/// and the default rule paths; `-r` paths win; else `./rules`. Returns the
-/// rules and the paths they were read from.
+/// The config used when no `-c` is given, if it exists.
+pub const DEFAULT_CONFIG: &str = "auditwatch.yaml";
+
+/// Loads rules the way every command does: the config (`-c`, else
+/// `./auditwatch.yaml` when it exists) gives lists, business hours and the
+/// default rule paths; `-r` paths win; else `./rules`. Returns the rules and
+/// the paths they were read from.
 pub fn load_rules(
     config: Option<&std::path::Path>,
     rules: &[std::path::PathBuf],
 ) -> Result<(crate::rules::RuleSet, Vec<std::path::PathBuf>), RulesError> {
     use crate::config::RuleConfig;
     use crate::rules::{Environment, RuleSet};
+    let default = std::path::Path::new(DEFAULT_CONFIG);
+    let config = config.or_else(|| default.is_file().then_some(default));
     let config = config
         .map(RuleConfig::load)
         .transpose()

@@ -19,7 +19,8 @@ pub struct Args {
     /// A rules file or folder (repeatable); default: the config's `rules`, else ./rules.
     #[arg(short = 'r', long = "rules", value_name = "RULES")]
     pub rules: Vec<PathBuf>,
-    /// A config file: lists, business hours and, with --from-api, the API source.
+    /// A config file: lists, business hours and, with --from-api, the API
+    /// source (default: ./auditwatch.yaml when it exists).
     #[arg(short = 'c', long, value_name = "CONFIG")]
     pub config: Option<PathBuf>,
     /// Only the rule with this id (repeatable).
