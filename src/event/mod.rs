@@ -176,24 +176,45 @@ impl<'a> Event<'a> {
     /// The whole event as the map that scripts and templates see: every
     /// original field plus `time`, `details` and the normalized `actor` fields.
     pub fn to_view(&self) -> serde_json::Map<String, serde_json::Value> {
+        let computed = ["id", "type", "effective_at", "time", "details", "actor"];
+        let keys: Vec<&str> = self
+            .fields()
+            .map(|(k, _)| k)
+            .filter(|k| !computed.contains(k))
+            .collect();
+        self.to_view_of(keys.into_iter().chain(computed))
+    }
+
+    /// The view of [`Event::to_view`] restricted to the top-level `keys`
+    /// (missing ones are left out).
+    pub fn to_view_of<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> serde_json::Map<String, serde_json::Value> {
         use serde_json::Value;
-        let mut map = serde_json::Map::with_capacity(self.fields.len() + 5);
-        for (k, v) in self.fields() {
-            map.insert(k.to_owned(), v.clone());
-        }
-        map.insert("id".into(), Value::String(self.id.to_string()));
-        map.insert("type".into(), Value::String(self.kind.to_string()));
-        map.insert("effective_at".into(), Value::from(self.effective_at));
-        map.insert("time".into(), Value::String(self.time()));
-        let details = self.details().cloned().unwrap_or_default();
-        map.insert("details".into(), Value::Object(details));
-        if let Some(actor) = self.actor() {
-            let mut obj = match map.remove("actor") {
-                Some(Value::Object(o)) => o,
-                _ => serde_json::Map::new(),
+        let mut map = serde_json::Map::new();
+        for key in keys {
+            let value = match key {
+                "id" => Value::String(self.id.to_string()),
+                "type" => Value::String(self.kind.to_string()),
+                "effective_at" => Value::from(self.effective_at),
+                "time" => Value::String(self.time()),
+                "details" => Value::Object(self.details().cloned().unwrap_or_default()),
+                "actor" => {
+                    let Some(actor) = self.actor() else { continue };
+                    let mut obj = match self.field("actor") {
+                        Some(Value::Object(o)) => o.clone(),
+                        _ => serde_json::Map::new(),
+                    };
+                    actor.add_to(&mut obj);
+                    Value::Object(obj)
+                }
+                other => match self.field(other) {
+                    Some(v) => v.clone(),
+                    None => continue,
+                },
             };
-            actor.add_to(&mut obj);
-            map.insert("actor".into(), Value::Object(obj));
+            map.insert(key.to_owned(), value);
         }
         map
     }

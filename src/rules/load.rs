@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::matcher::Matcher;
 use super::raw::{RawRule, RawTest};
-use super::script::{ScriptEngine, SyntaxError};
+use super::script::{ScriptEngine, SyntaxError, ViewNeeds};
 use super::summary::Templates;
 use super::testcase::TestCase;
 use super::{Environment, Rule, RuleSet, Severity, Suppress, Threshold};
@@ -106,6 +106,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     }
     let engine = ScriptEngine::new(env.lists.clone(), env.business_hours.clone());
     let mut templates = Templates::new();
+    let mut view_needs = ViewNeeds::default();
     let mut rules: Vec<Rule> = Vec::new();
     for file in &files {
         let text = match std::fs::read_to_string(file) {
@@ -135,7 +136,15 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
                     continue;
                 }
             };
-            if let Some(rule) = compile(raw, file, env, &engine, &mut templates, &mut p) {
+            if let Some(rule) = compile(
+                raw,
+                file,
+                env,
+                &engine,
+                &mut templates,
+                &mut view_needs,
+                &mut p,
+            ) {
                 if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
                     let msg = format!(
                         "duplicate rule id `{}` (first defined at {}:{})",
@@ -157,6 +166,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     }
     if problems.is_empty() {
         Ok(RuleSet {
+            view_needs,
             rules,
             engine,
             templates,
@@ -260,6 +270,7 @@ fn compile(
     env: &Environment,
     engine: &ScriptEngine,
     templates: &mut Templates,
+    view_needs: &mut ViewNeeds,
     p: &mut Problems<'_>,
 ) -> Option<Rule> {
     let before = p.list.len();
@@ -309,8 +320,11 @@ fn compile(
             );
             None
         }
-        (Some(c), None) => compile_condition(c, engine, env, p),
-        (None, Some(s)) => compile_script_file(s, file, engine, env, p),
+        (Some(c), None) => {
+            view_needs.add(&c.value);
+            compile_condition(c, engine, env, p)
+        }
+        (None, Some(s)) => compile_script_file(s, file, engine, env, view_needs, p),
         (None, None) => None,
     };
     let threshold = raw.threshold.as_ref().and_then(|t| {
@@ -409,6 +423,7 @@ fn compile_script_file(
     rule_file: &Path,
     engine: &ScriptEngine,
     env: &Environment,
+    view_needs: &mut ViewNeeds,
     p: &mut Problems<'_>,
 ) -> Option<super::Script> {
     let path = rule_file.parent().unwrap_or(Path::new(".")).join(&s.value);
@@ -422,6 +437,7 @@ fn compile_script_file(
             return None;
         }
     };
+    view_needs.add(&text);
     let mut needs = Vec::new();
     check_script_needs(&text, env, engine, |msg| needs.push(msg));
     for msg in needs {

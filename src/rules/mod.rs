@@ -115,6 +115,8 @@ pub struct Suppress {
 /// A loaded, compiled set of rules.
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// What of the event the rules' scripts read.
+    view_needs: script::ViewNeeds,
     engine: ScriptEngine,
     templates: Templates,
 }
@@ -289,7 +291,9 @@ impl RuleSet {
             return;
         }
         if let Some(script) = &rule.script {
-            let view = found.view.get_or_insert_with(|| script::view(event));
+            let view = found
+                .view
+                .get_or_insert_with(|| script::view(event, &self.view_needs));
             match self.engine.eval(script, view) {
                 Ok(true) => {}
                 Ok(false) => return,

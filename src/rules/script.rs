@@ -178,14 +178,59 @@ impl ScriptEngine {
 }
 
 /// The event as scripts see it: a read-only map of every field, with `time`,
-/// `details` and the normalized `actor` fields.
-pub fn view(event: &Event<'_>) -> Dynamic {
-    let map = serde_json::Value::Object(event.to_view());
-    rhai::serde::to_dynamic(&map).unwrap_or(Dynamic::UNIT)
+/// `details` and the normalized `actor` fields; only the top-level keys the
+/// scripts read are filled in, unless a script uses the event as a whole.
+pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
+    let map = if needs.all {
+        event.to_view()
+    } else {
+        event.to_view_of(needs.keys.iter().map(String::as_str))
+    };
+    rhai::serde::to_dynamic(serde_json::Value::Object(map)).unwrap_or(Dynamic::UNIT)
 }
 
-/// The scope scripts are compiled with: `event` is declared (so that strict
-/// variables accept it) but not constant, so the optimizer cannot fold it.
+/// Which top-level keys of the event scripts read, found in their text:
+/// `event.KEY` (or `event?.KEY`) reads KEY, `business_hours(event)` reads
+/// `effective_at`, and any other use of `event` (indexing, passing it on)
+/// needs it whole.
+#[derive(Debug, Default, Clone)]
+pub struct ViewNeeds {
+    all: bool,
+    keys: std::collections::BTreeSet<String>,
+}
+
+impl ViewNeeds {
+    /// Adds what the script `src` reads.
+    pub fn add(&mut self, src: &str) {
+        let bytes = src.as_bytes();
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        for (at, _) in src.match_indices("event") {
+            let end = at + "event".len();
+            if (at > 0 && word(bytes[at - 1])) || bytes.get(end).is_some_and(|&b| word(b)) {
+                continue;
+            }
+            let rest = src[end..].trim_start();
+            let rest = rest.strip_prefix('?').unwrap_or(rest);
+            if let Some(after) = rest.strip_prefix('.') {
+                let key: String = after
+                    .trim_start()
+                    .chars()
+                    .take_while(|&c| c.is_ascii_alphanumeric() || c == '_')
+                    .collect();
+                if key.is_empty() {
+                    self.all = true;
+                } else {
+                    self.keys.insert(key);
+                }
+            } else if src[..at].trim_end().ends_with("business_hours(") && rest.starts_with(')') {
+                self.keys.insert("effective_at".into());
+            } else {
+                self.all = true;
+            }
+        }
+    }
+}
+
 fn event_scope() -> Scope<'static> {
     let mut scope = Scope::new();
     scope.push_dynamic("event", Dynamic::from_map(Map::new()));
@@ -228,4 +273,30 @@ fn with_cached<T>(
         c.insert(owned, v.clone());
         Ok(v)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ViewNeeds;
+
+    fn needs(src: &str) -> (bool, Vec<String>) {
+        let mut n = ViewNeeds::default();
+        n.add(src);
+        (n.all, n.keys.into_iter().collect())
+    }
+
+    #[test]
+    fn scripts_read_only_the_keys_they_name() {
+        assert_eq!(
+            needs("!business_hours(event)"),
+            (false, vec!["effective_at".into()])
+        );
+        assert_eq!(
+            needs("event.actor.email != \"x\" && event?.project.name == \"p\" && my_event == 1"),
+            (false, vec!["actor".into(), "project".into()])
+        );
+        assert!(needs("let e = event; e.type == \"x\"").0);
+        assert!(needs("event[\"api_key.created\"].id == \"k\"").0);
+        assert!(needs("business_hours(event, 1)").0);
+    }
 }
