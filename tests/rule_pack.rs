@@ -160,3 +160,58 @@ fn every_documented_event_type_is_covered_or_left_out_on_purpose() {
         "event types neither named by a rule nor left out on purpose: {missing:?}"
     );
 }
+
+/// Exact replay: the sample history gives the same alerts whatever the input
+/// order and form (a plain file in order, the lines shuffled, gzip, stdin).
+#[test]
+fn the_same_alerts_whatever_the_order_and_form_of_the_input() {
+    let run = |args: &[&str], stdin: Option<Vec<u8>>| -> String {
+        let mut cmd = Command::cargo_bin("rulecheck").unwrap();
+        cmd.current_dir(root())
+            .args(["--format", "jsonl"])
+            .args(args);
+        if let Some(input) = stdin {
+            cmd.write_stdin(input);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sample = std::fs::read_to_string(root().join("examples/sample-events.jsonl")).unwrap();
+    let in_order = run(&["examples/sample-events.jsonl"], None);
+    assert!(in_order.lines().count() > 20, "the sample raises alerts");
+
+    // A fixed shuffle: every 7th line first, then the rest backwards.
+    let lines: Vec<&str> = sample.lines().collect();
+    let mut shuffled: Vec<&str> = lines.iter().step_by(7).copied().collect();
+    shuffled.extend(
+        lines
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(i, _)| i % 7 != 0)
+            .map(|(_, l)| *l),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shuffled.jsonl");
+    std::fs::write(&path, shuffled.join("\n")).unwrap();
+    assert_eq!(
+        run(&[path.to_str().unwrap()], None),
+        in_order,
+        "shuffled lines"
+    );
+
+    let gz = dir.path().join("shuffled.jsonl.gz");
+    let status = std::process::Command::new("gzip")
+        .arg("-k")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(run(&[gz.to_str().unwrap()], None), in_order, "gzip");
+    assert_eq!(run(&["-"], Some(sample.into_bytes())), in_order, "stdin");
+}

@@ -536,7 +536,9 @@ struct Ordered<'r, 'i> {
     /// Sorted matches not applied yet (those of the latest second).
     held: Vec<Hit>,
     /// Every match taken so far, for a rebuild; the applied ones in order.
-    all: Vec<Hit>,
+    all: Vec<Vec<Hit>>,
+    /// The last match applied, for the order check.
+    last: Option<Hit>,
     in_order: bool,
     errors: Vec<EvalError>,
 }
@@ -560,6 +562,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             tally: Tally::new(rules),
             held: Vec::new(),
             all: Vec::new(),
+            last: None,
             in_order: true,
             errors: Vec::new(),
         }
@@ -636,17 +639,17 @@ impl<'r, 'i> Ordered<'r, 'i> {
     /// in order.
     fn take_hits(&mut self, hits: Vec<Hit>) {
         if !self.in_order {
-            self.all.extend(hits);
+            self.all.push(hits);
             return;
         }
         let ids = &self.ids;
         let order = |a: &Hit, b: &Hit| hit_order(a, b, ids);
-        if let (Some(last), Some(first)) = (self.all.last(), hits.first())
+        if let (Some(last), Some(first)) = (&self.last, hits.first())
             && order(first, last).is_lt()
         {
             self.in_order = false;
-            self.all.append(&mut self.held);
-            self.all.extend(hits);
+            self.all.push(std::mem::take(&mut self.held));
+            self.all.push(hits);
             return;
         }
         // Usually nothing is held or the held matches all come first: no merge.
@@ -671,7 +674,10 @@ impl<'r, 'i> Ordered<'r, 'i> {
             self.tally
                 .apply(self.rules, &mut self.state, hit, &self.ids);
         }
-        self.all.extend(merged);
+        if let Some(last) = merged.last() {
+            self.last = Some(last.clone());
+        }
+        self.all.push(merged);
     }
 
     /// Merges the held matches with a chunk's, both sorted.
@@ -702,7 +708,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             self.tally.finish(self.errors)
         } else {
             let batch = Batch {
-                hits: self.all,
+                hits: self.all.into_iter().flatten().collect(),
                 errors: self.errors,
             };
             batch.finish(self.rules, &mut RuleState::new(), &self.ids)

@@ -123,7 +123,7 @@ pub struct RuleSet {
 
 /// One event that matched one rule, with what its threshold, suppression
 /// and summary need, so that the event itself can be dropped.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Hit {
     /// Index of the rule in [`RuleSet::rules`].
     pub rule: usize,
@@ -360,21 +360,33 @@ impl Rule {
     fn hit(&self, index: usize, event: &Event<'_>, found: Found<'_>) -> Hit {
         let threshold = self.threshold.as_ref();
         let scratch = found.scratch;
+        let group = threshold.map(|t| scratch.key(&t.group_by, event));
         Hit {
             rule: index,
             event: found.seq,
             effective_at: event.effective_at(),
-            group: threshold.map(|t| scratch.key(&t.group_by, event)),
+            group: group.clone(),
             distinct: threshold
                 .and_then(|t| t.distinct.as_ref())
                 .and_then(|p| scratch.value(p, event)),
-            suppress_key: self.suppress.as_ref().map(|s| scratch.key(&s.key, event)),
+            suppress_key: self
+                .suppress
+                .as_ref()
+                .map(|s| match (&group, &self.threshold) {
+                    // The same paths make the same key: share it.
+                    (Some(g), Some(t)) if same_paths(&t.group_by, &s.key) => g.clone(),
+                    _ => scratch.key(&s.key, event),
+                }),
             context: match found.at {
                 Some(at) => SummaryContext::At(at),
                 None => self.summary.context(event),
             },
         }
     }
+}
+
+fn same_paths(a: &[FieldPath], b: &[FieldPath]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
 }
 
 /// Writes the text of a path's value (arrays and objects as their JSON);
