@@ -102,11 +102,30 @@ pub enum RulesError {
 /// The config used when no `-c` is given, if it exists.
 pub const DEFAULT_CONFIG: &str = "auditwatch.yaml";
 
-/// Loads rules the way every command does: the config (`-c`, else
-/// `./auditwatch.yaml` when it exists) gives lists, business hours and the
-/// default rule paths; `-r` paths win; else `./rules`. Returns the rules and
-/// the paths they were read from.
-pub fn load_rules(
+/// Where a command's rules come from: `-r` and `-c`, read the same way by
+/// every command that loads rules.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuleSource {
+    /// A rules file or folder (repeatable); default: the config's `rules`, else ./rules.
+    #[arg(short = 'r', long = "rules", value_name = "RULES")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// A config file: lists, business hours, rule folders and, with
+    /// --from-api, the API source (default: ./auditwatch.yaml when it exists).
+    #[arg(short = 'c', long, value_name = "CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl RuleSource {
+    /// Loads the rules: the config (`-c`, else `./auditwatch.yaml` when it
+    /// exists) gives lists, business hours and the default rule paths; `-r`
+    /// paths win; else `./rules`. Returns the rules and the paths they were
+    /// read from.
+    pub fn load(&self) -> Result<(crate::rules::RuleSet, Vec<std::path::PathBuf>), RulesError> {
+        load_rules(self.config.as_deref(), &self.rules)
+    }
+}
+
+fn load_rules(
     config: Option<&std::path::Path>,
     rules: &[std::path::PathBuf],
 ) -> Result<(crate::rules::RuleSet, Vec<std::path::PathBuf>), RulesError> {

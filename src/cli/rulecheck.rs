@@ -16,13 +16,8 @@ use crate::rules::{RuleSet, testcase};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// A rules file or folder (repeatable); default: the config's `rules`, else ./rules.
-    #[arg(short = 'r', long = "rules", value_name = "RULES")]
-    pub rules: Vec<PathBuf>,
-    /// A config file: lists, business hours and, with --from-api, the API
-    /// source (default: ./auditwatch.yaml when it exists).
-    #[arg(short = 'c', long, value_name = "CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: super::RuleSource,
     /// Only the rule with this id (repeatable).
     #[arg(long = "rule", value_name = "ID")]
     pub rule_ids: Vec<String>,
@@ -163,16 +158,15 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
 }
 
 fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
-    let (mut rules, _) =
-        super::load_rules(args.config.as_deref(), &args.rules).map_err(|e| match e {
-            super::RulesError::Config(e) => Usage::new(e),
-            super::RulesError::Rules(e) => {
-                let n = e.problems.len();
-                Usage(format!(
-                    "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
-                ))
-            }
-        })?;
+    let (mut rules, _) = args.source.load().map_err(|e| match e {
+        super::RulesError::Config(e) => Usage::new(e),
+        super::RulesError::Rules(e) => {
+            let n = e.problems.len();
+            Usage(format!(
+                "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
+            ))
+        }
+    })?;
     if !args.rule_ids.is_empty() {
         let unknown = rules.retain_ids(&args.rule_ids);
         if !unknown.is_empty() {

@@ -15,12 +15,8 @@ const SPELLED_OUT: usize = 10;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// A rules file or folder (repeatable); default: the config's `rules`, else ./rules.
-    #[arg(short = 'r', long = "rules", value_name = "RULES")]
-    pub rules: Vec<PathBuf>,
-    /// A config file: its rules, lists and business hours.
-    #[arg(short = 'c', long, value_name = "CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: super::RuleSource,
     /// Replace the text between `<!-- rules-doc:begin -->` and `<!-- rules-doc:end -->` in FILE
     /// instead of printing the table.
     #[arg(long, value_name = "FILE")]
@@ -65,7 +61,7 @@ fn run_inner(args: &Args) -> Result<(), String> {
 /// Loads the rules the way `rulecheck` does; also returns the paths they
 /// were read from, to name files relative to them.
 fn load_rules(args: &Args) -> Result<(RuleSet, Vec<PathBuf>), String> {
-    super::load_rules(args.config.as_deref(), &args.rules).map_err(|e| match e {
+    args.source.load().map_err(|e| match e {
         super::RulesError::Config(e) => format!("rules-doc: {e}"),
         super::RulesError::Rules(e) => {
             let n = e.problems.len();

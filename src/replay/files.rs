@@ -434,7 +434,10 @@ fn read_inputs(
         let head = reader.buffer().to_vec();
         let mut reader = io::Cursor::new(head).chain(reader.into_inner());
         let mut carry: Vec<u8> = Vec::new();
-        let seekable = matches!(input, Input::Path(_)) && !input.is_gzip();
+        // Only a regular file can be read again for a summary (not a pipe,
+        // not a compressed stream).
+        let seekable = !input.is_gzip()
+            && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
         let mut offset = 0u64;
         loop {
             let mut data = free.try_recv().unwrap_or_default();
