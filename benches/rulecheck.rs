@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let events: u64 = env_or("BENCH_EVENTS", 1_000_000);
-    let runs: usize = env_or("BENCH_RUNS", 3);
+    let runs: usize = env_or("BENCH_RUNS", 5);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let data = root
         .join("target")
