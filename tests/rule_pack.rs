@@ -11,11 +11,16 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `rulecheck`, run from the repository's top folder.
+fn rulecheck() -> Command {
+    let mut cmd = Command::cargo_bin("rulecheck").unwrap();
+    cmd.current_dir(root());
+    cmd
+}
+
 #[test]
 fn pack_inline_tests_pass_with_required_cases() {
-    let out = Command::cargo_bin("rulecheck")
-        .unwrap()
-        .current_dir(root())
+    let out = rulecheck()
         // As the contract writes it: the config comes from ./auditwatch.yaml.
         .args(["--test", "--require-tests", "-r", "rules/"])
         .output()
@@ -31,9 +36,7 @@ fn pack_inline_tests_pass_with_required_cases() {
 
 #[test]
 fn sample_history_raises_every_labelled_incident() {
-    let out = Command::cargo_bin("rulecheck")
-        .unwrap()
-        .current_dir(root())
+    let out = rulecheck()
         .args([
             "-c",
             "auditwatch.yaml",
@@ -86,9 +89,7 @@ fn readme_rule_example_passes_its_own_tests() {
     let dir = tempfile::tempdir().unwrap();
     let rule = dir.path().join("rule.yaml");
     std::fs::write(&rule, &readme[start..end]).unwrap();
-    let out = Command::cargo_bin("rulecheck")
-        .unwrap()
-        .current_dir(root())
+    let out = rulecheck()
         .args(["--test", "--require-tests", "-c", "auditwatch.yaml", "-r"])
         .arg(&rule)
         .output()
@@ -166,10 +167,8 @@ fn every_documented_event_type_is_covered_or_left_out_on_purpose() {
 #[test]
 fn the_same_alerts_whatever_the_order_and_form_of_the_input() {
     let run = |args: &[&str], stdin: Option<Vec<u8>>| -> String {
-        let mut cmd = Command::cargo_bin("rulecheck").unwrap();
-        cmd.current_dir(root())
-            .args(["--format", "jsonl"])
-            .args(args);
+        let mut cmd = rulecheck();
+        cmd.args(["--format", "jsonl"]).args(args);
         if let Some(input) = stdin {
             cmd.write_stdin(input);
         }

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use std::hash::BuildHasher;
 
@@ -328,13 +328,20 @@ impl Worker<'_, '_> {
     /// One JSON object: an event or a list page.
     fn object(&mut self, json: &str, line: u64, at: Option<Location>) {
         let (rules, scratch) = (self.rules, &mut *self.scratch);
-        let mut wants_actor = |ty: &str| !rules.candidates(ty, scratch).is_empty();
+        // The rules for the event's type, when the parse already looked them up.
+        let mut candidates = None;
+        let mut wants_actor = |ty: &str| {
+            let c = rules.candidates(ty, scratch);
+            let wanted = !c.is_empty();
+            candidates = Some(c);
+            wanted
+        };
         match Event::parse_with(json, &mut wants_actor) {
-            Ok(Parsed::Event(ev)) => self.event(ev, at),
+            Ok(Parsed::Event(ev)) => self.event(ev, at, candidates),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     match Event::parse_any(item.get()) {
-                        Ok(Parsed::Event(ev)) => self.event(ev, None),
+                        Ok(Parsed::Event(ev)) => self.event(ev, None, None),
                         Ok(Parsed::Page(_)) => self
                             .out
                             .bad
@@ -350,7 +357,7 @@ impl Worker<'_, '_> {
         }
     }
 
-    fn event(&mut self, ev: Event<'_>, at: Option<Location>) {
+    fn event(&mut self, ev: Event<'_>, at: Option<Location>, candidates: Option<Arc<[u32]>>) {
         let t = ev.effective_at();
         if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t >= u) {
             return;
@@ -364,10 +371,19 @@ impl Worker<'_, '_> {
         self.out
             .id_spans
             .push((start, self.out.ids.len() as u32, hash));
+        let candidates =
+            candidates.unwrap_or_else(|| self.rules.candidates(ev.kind(), self.scratch));
         let mut errors = Vec::new();
         let out = &mut *self.out;
-        self.rules
-            .check(&ev, seq, at, self.scratch, &mut out.hits, &mut errors);
+        self.rules.check(
+            &ev,
+            &candidates,
+            seq,
+            at,
+            self.scratch,
+            &mut out.hits,
+            &mut errors,
+        );
         out.errors.extend(errors.into_iter().map(|e| (seq, e)));
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 use crate::event::Event;
-use crate::rules::{EvalError, EventSource, Hit, Location, Outcome, RuleSet, RuleState, Scratch};
+use crate::rules::{EvalError, EventSource, Hit, Location, Outcome, RuleSet, RuleState};
 
 /// Per-rule counts of one replay.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -57,24 +57,6 @@ pub fn order_and_dedupe(events: &mut Vec<Event<'_>>) {
         std::mem::take(&mut keep[i - 1])
     });
     events.sort_by(|a, b| (a.effective_at(), a.id()).cmp(&(b.effective_at(), b.id())));
-}
-
-/// Evaluates already ordered and de-duplicated events (see
-/// [`order_and_dedupe`]) with every enabled rule.
-pub fn evaluate(rules: &RuleSet, state: &mut RuleState, events: &[Event<'_>]) -> Replayed {
-    let mut batch = Batch::default();
-    let mut scratch = Scratch::default();
-    for (seq, ev) in events.iter().enumerate() {
-        rules.check(
-            ev,
-            seq as u64,
-            None,
-            &mut scratch,
-            &mut batch.hits,
-            &mut batch.errors,
-        );
-    }
-    batch.finish(rules, state, &Events(events))
 }
 
 /// Events in memory, numbered by their position.

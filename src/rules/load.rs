@@ -620,7 +620,6 @@ fn test_case(i: usize, t: Spanned<RawTest>, p: &mut Problems<'_>) -> Option<Test
     Some(TestCase {
         name,
         index: i,
-        line: t.referenced.line() + p.line_offset,
         events: events.into_iter().map(Arc::new).collect(),
         expect,
         expect_alerts,

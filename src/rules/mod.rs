@@ -248,22 +248,24 @@ impl RuleSet {
         c
     }
 
-    /// Evaluates the stateless part of every enabled rule on `event`, number
-    /// `seq` of its batch: each rule that matches adds a [`Hit`], each rule
-    /// that fails an [`EvalError`]. With `at`, summaries are taken later by
-    /// reading the event again from there.
+    /// Evaluates the stateless part of the enabled rules that may match
+    /// `event` (`candidates`, from [`RuleSet::candidates`] for its type), as
+    /// number `seq` of its batch: each rule that matches adds a [`Hit`], each
+    /// rule that fails an [`EvalError`]. With `at`, summaries are taken later
+    /// by reading the event again from there.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
         event: &Event<'_>,
+        candidates: &[u32],
         seq: u64,
         at: Option<Location>,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
         errors: &mut Vec<EvalError>,
     ) {
-        let candidates = self.candidates(event.kind(), scratch);
         let mut view = None;
-        for &i in candidates.iter() {
+        for &i in candidates {
             let found = Found {
                 type_checked: true,
                 seq,

@@ -13,7 +13,6 @@ pub struct TestCase {
     pub name: String,
     /// Position among the rule's cases (0-based).
     pub index: usize,
-    pub line: u64,
     pub events: Vec<Arc<serde_json::Value>>,
     pub expect: Option<bool>,
     pub expect_alerts: Option<usize>,
@@ -28,8 +27,6 @@ pub struct CaseResult {
     pub passed: bool,
     /// What went wrong, for a failed case.
     pub detail: String,
-    /// Alerts that went out.
-    pub alerts: usize,
 }
 
 impl TestCase {
@@ -55,12 +52,11 @@ pub fn run_rule(rules: &RuleSet, rule: usize) -> Vec<CaseResult> {
 
 fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     let r = &rules.rules()[rule];
-    let result = |passed: bool, detail: String, alerts: usize| CaseResult {
+    let result = |passed: bool, detail: String| CaseResult {
         rule_id: r.id.clone(),
         name: case.name.clone(),
         passed,
         detail,
-        alerts,
     };
     let texts: Vec<String> = case
         .events
@@ -79,7 +75,7 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
     for (i, text) in texts.iter().enumerate() {
         match Event::parse(text) {
             Ok(ev) => events.push(ev),
-            Err(e) => return result(false, format!("event {}: {e}", i + 1), 0),
+            Err(e) => return result(false, format!("event {}: {e}", i + 1)),
         }
     }
     order_and_dedupe(&mut events);
@@ -100,7 +96,6 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
         return result(
             false,
             format!("evaluation error on {}: {}", err.event_id, err.message),
-            0,
         );
     }
     let mut state = RuleState::new();
@@ -129,5 +124,5 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
             problems.push(format!("expected severity {want}, but no alert went out"));
         }
     }
-    result(problems.is_empty(), problems.join("; "), n)
+    result(problems.is_empty(), problems.join("; "))
 }
