@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 
 use super::{Batch, Replayed, Tally, hit_order};
 use crate::event::{Event, EventError, Parsed};
-use crate::rules::{EvalError, EventSource, Hit, Location, RuleSet, RuleState, Scratch};
+use crate::rules::{EvalError, EventSource, Hit, Key, Location, RuleSet, RuleState, Scratch};
 
 const CHUNK_SIZE: usize = 4 << 20;
 
@@ -103,7 +103,30 @@ struct Chunk {
     offset: Option<u64>,
     /// A whole input that is not JSON Lines (a JSON array, pretty list pages).
     document: bool,
-    data: Vec<u8>,
+    data: Bytes,
+}
+
+/// A chunk's bytes: read into a buffer (pipes, compressed input, documents)
+/// or mapped from a plain file, which spares copying them and lets the
+/// kernel drop them as soon as the chunk is unmapped.
+enum Bytes {
+    Read(Vec<u8>),
+    Mapped {
+        map: memmap2::Mmap,
+        skip: usize,
+        len: usize,
+    },
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Read(v) => v,
+            Bytes::Mapped { map, skip, len } => &map[*skip..*skip + *len],
+        }
+    }
 }
 
 #[derive(Default)]
@@ -117,6 +140,8 @@ struct ChunkResult {
     /// an event's number is its chunk's index and its position here.
     ids: String,
     id_spans: IdSpans,
+    /// The text of the hits' keys.
+    keys: String,
     hits: Vec<Hit>,
     errors: Vec<(u64, EvalError)>,
     /// Line within the chunk (1-based), message.
@@ -209,9 +234,10 @@ fn work(
         } else {
             w.lines(&chunk.data);
         }
-        if !chunk.document {
-            let _ = free.send(chunk.data);
+        if let (false, Bytes::Read(data)) = (chunk.document, chunk.data) {
+            let _ = free.send(data);
         }
+        out.keys = scratch.take_keys();
         // Matches leave sorted the way the rule state takes them.
         let (ids, spans) = (&out.ids, &out.id_spans);
         let id = |e: u64| {
@@ -436,7 +462,7 @@ fn read_inputs(
                     file,
                     offset: None,
                     document: true,
-                    data,
+                    data: Bytes::Read(data),
                 })
                 .is_err()
             {
@@ -445,15 +471,26 @@ fn read_inputs(
             index += 1;
             continue;
         }
+        // Only a regular file can be read again for a summary (not a pipe,
+        // not a compressed stream); it is mapped rather than read.
+        let seekable = !input.is_gzip()
+            && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+        if seekable && let Input::Path(path) = input {
+            let opened = File::open(path).map_err(err)?;
+            let before = index;
+            match map_chunks(&opened, file, CHUNK_SIZE as u64, &mut index, &tx) {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                // A file that cannot be mapped is read instead.
+                Err(_) if index == before => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
         // Past the first look, read straight into the chunks: going through
         // the buffer would copy every byte once more.
         let head = reader.buffer().to_vec();
         let mut reader = io::Cursor::new(head).chain(reader.into_inner());
         let mut carry: Vec<u8> = Vec::new();
-        // Only a regular file can be read again for a summary (not a pipe,
-        // not a compressed stream).
-        let seekable = !input.is_gzip()
-            && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
         let mut offset = 0u64;
         loop {
             let mut data = free.try_recv().unwrap_or_default();
@@ -472,7 +509,7 @@ fn read_inputs(
                     file,
                     offset: seekable.then_some(offset),
                     document: false,
-                    data,
+                    data: Bytes::Read(data),
                 };
                 if tx.send(chunk).is_err() {
                     return Ok(());
@@ -486,6 +523,64 @@ fn read_inputs(
         }
     }
     Ok(())
+}
+
+/// Sends the chunks of a plain JSON Lines file as mappings of whole lines;
+/// false when the replay stopped taking them. An error before the first
+/// chunk leaves the file to be read instead.
+fn map_chunks(
+    file: &File,
+    input: usize,
+    chunk_size: u64,
+    index: &mut u64,
+    tx: &SyncSender<Chunk>,
+) -> io::Result<bool> {
+    // Mappings start at multiples of 64 KiB, a multiple of every page size.
+    const ALIGN: u64 = 64 << 10;
+    let size = file.metadata()?.len();
+    let mut start = 0u64;
+    while start < size {
+        let base = start & !(ALIGN - 1);
+        let skip = (start - base) as usize;
+        let mut want = chunk_size;
+        let (map, end) = loop {
+            let len = (skip as u64 + want).min(size - base);
+            // SAFETY: the mapping is only read. Inputs are expected not to
+            // change while they are replayed (a file cut short meanwhile
+            // would fault, as with any tool that maps its input).
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(base)
+                    .len(len as usize)
+                    .populate()
+                    .map(file)?
+            };
+            if base + len == size {
+                break (map, size);
+            }
+            if let Some(nl) = memchr::memrchr(b'\n', &map[skip..]) {
+                break (map, start + nl as u64 + 1);
+            }
+            want *= 2;
+        };
+        let chunk = Chunk {
+            index: *index,
+            file: input,
+            offset: Some(start),
+            document: false,
+            data: Bytes::Mapped {
+                map,
+                skip,
+                len: (end - start) as usize,
+            },
+        };
+        if tx.send(chunk).is_err() {
+            return Ok(false);
+        }
+        *index += 1;
+        start = end;
+    }
+    Ok(true)
 }
 
 /// Reads until `data` holds at least `size` bytes; true at end of input.
@@ -609,7 +704,11 @@ impl<'r, 'i> Ordered<'r, 'i> {
         self.lines_before += r.lines;
 
         let index = r.index;
-        self.ids.chunks.push((r.ids, r.id_spans));
+        self.ids.chunks.push(ChunkText {
+            ids: r.ids,
+            spans: r.id_spans,
+            keys: r.keys,
+        });
         let dups = self.duplicates_in(index);
         let keep = |seq: u64| dups.is_empty() || !dups.contains(&seq);
         self.errors.extend(
@@ -629,7 +728,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
     /// hashes are compared as text.
     fn duplicates_in(&mut self, index: u64) -> FxHashSet<u64> {
         let mut dups = FxHashSet::default();
-        let spans = &self.ids.chunks[index as usize].1;
+        let spans = &self.ids.chunks[index as usize].spans;
         self.first.reserve(spans.len());
         for (pos, &(_, _, hash)) in spans.iter().enumerate() {
             let seq = index << 32 | pos as u64;
@@ -749,14 +848,25 @@ type IdSpans = Vec<(u32, u32, u64)>;
 /// event again.
 struct ChunkIds<'i> {
     inputs: &'i [Input],
-    chunks: Vec<(String, IdSpans)>,
+    chunks: Vec<ChunkText>,
+}
+
+/// What of a chunk outlives its parse: its events' ids and its hits' keys.
+struct ChunkText {
+    ids: String,
+    spans: IdSpans,
+    keys: String,
 }
 
 impl EventSource for ChunkIds<'_> {
     fn id(&self, event: u64) -> &str {
-        let (text, spans) = &self.chunks[(event >> 32) as usize];
-        let (a, b, _) = spans[(event & 0xffff_ffff) as usize];
-        &text[a as usize..b as usize]
+        let chunk = &self.chunks[(event >> 32) as usize];
+        let (a, b, _) = chunk.spans[(event & 0xffff_ffff) as usize];
+        &chunk.ids[a as usize..b as usize]
+    }
+
+    fn key(&self, event: u64, key: Key) -> &str {
+        key.text(&self.chunks[(event >> 32) as usize].keys)
     }
 
     fn read(&self, at: &Location) -> Option<String> {
@@ -769,5 +879,52 @@ impl EventSource for ChunkIds<'_> {
         let mut buf = vec![0; at.len as usize];
         file.read_exact(&mut buf).ok()?;
         String::from_utf8(buf).ok().map(|s| s.trim().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Mapped chunks hold whole lines, start where the last one ended, and
+    /// cover the file exactly, also across mapping alignments and for lines
+    /// longer than a chunk.
+    #[test]
+    fn mapped_chunks_cut_a_file_at_line_ends() {
+        let mut text = Vec::new();
+        for i in 0..400 {
+            let len = [10, 150, 70_000, 3][i % 4] + i % 7;
+            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"last line without a newline");
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&text).unwrap();
+        for chunk_size in [100, 4096, 1 << 20] {
+            let (tx, rx) = mpsc::sync_channel(4096);
+            let mut index = 0;
+            assert!(map_chunks(&file, 3, chunk_size, &mut index, &tx).unwrap());
+            drop(tx);
+            let mut joined = Vec::new();
+            let mut chunks = 0;
+            for (n, chunk) in rx.into_iter().enumerate() {
+                chunks += 1;
+                assert_eq!(chunk.index, n as u64);
+                assert_eq!(chunk.file, 3);
+                assert_eq!(chunk.offset, Some(joined.len() as u64));
+                let data: &[u8] = &chunk.data;
+                assert!(!data.is_empty());
+                if (joined.len() + data.len()) < text.len() {
+                    assert_eq!(data.last(), Some(&b'\n'), "chunk {n} ends mid-line");
+                }
+                joined.extend_from_slice(data);
+            }
+            assert_eq!(index, chunks);
+            assert!(
+                joined == text,
+                "chunks of {chunk_size} bytes differ from the file"
+            );
+        }
     }
 }

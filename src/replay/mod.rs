@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 use crate::event::Event;
-use crate::rules::{EvalError, EventSource, Hit, Location, Outcome, RuleSet, RuleState};
+use crate::rules::{EvalError, EventSource, Hit, Key, Location, Outcome, RuleSet, RuleState};
 
 /// Per-rule counts of one replay.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -59,12 +59,20 @@ pub fn order_and_dedupe(events: &mut Vec<Event<'_>>) {
     events.sort_by(|a, b| (a.effective_at(), a.id()).cmp(&(b.effective_at(), b.id())));
 }
 
-/// Events in memory, numbered by their position.
-pub struct Events<'e, 'a>(pub &'e [Event<'a>]);
+/// Events in memory, numbered by their position, with the key text of
+/// their hits (see [`crate::rules::Scratch::keys`]).
+pub struct Events<'e, 'a> {
+    pub events: &'e [Event<'a>],
+    pub keys: &'e str,
+}
 
 impl EventSource for Events<'_, '_> {
     fn id(&self, event: u64) -> &str {
-        self.0[event as usize].id()
+        self.events[event as usize].id()
+    }
+
+    fn key(&self, _: u64, key: Key) -> &str {
+        key.text(self.keys)
     }
 
     fn read(&self, _: &Location) -> Option<String> {

@@ -20,7 +20,7 @@ mod text;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 pub use hours::BusinessHours;
@@ -136,15 +136,31 @@ pub struct Hit {
     pub context: SummaryContext,
 }
 
-/// A threshold group, distinct value or suppression key. The same values
-/// repeat across events, so they are shared rather than copied.
-pub type Key = Arc<str>;
+/// A threshold group, distinct value or suppression key of a hit: where its
+/// text is in the key text of the batch the hit came from (see
+/// [`Scratch::take_keys`] and [`EventSource::key`]). A batch stores each
+/// text once, however many hits share it; hits hold no shared pointers, so
+/// the thread that orders them never touches memory a parser still writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    start: u32,
+    end: u32,
+}
+
+impl Key {
+    /// The key's text in its batch's key text.
+    pub fn text(self, keys: &str) -> &str {
+        &keys[self.start as usize..self.end as usize]
+    }
+}
 
 /// Where the events of a batch can be found again by their number: their
-/// ids, and, for summaries taken later, their text.
+/// ids, their hits' keys, and, for summaries taken later, their text.
 pub trait EventSource {
     /// The id of event number `event`.
     fn id(&self, event: u64) -> &str;
+    /// The text of `key`, of a hit on event number `event`.
+    fn key(&self, event: u64, key: Key) -> &str;
     /// The text of the event stored at `at`, read again.
     fn read(&self, at: &Location) -> Option<String>;
 }
@@ -158,46 +174,67 @@ pub struct EvalError {
 }
 
 /// Per-thread evaluation scratch: the rules that may match each event type
-/// (computed once per type) and the keys already seen (shared, not copied).
+/// (computed once per type) and the key text of the current batch.
 #[derive(Default)]
 pub struct Scratch {
     by_type: FxHashMap<Box<str>, Arc<[u32]>>,
-    keys: FxHashSet<Key>,
-    buf: String,
+    /// The texts of the current batch's keys, back to back.
+    keys: String,
+    /// Key text hash → the first key with that hash.
+    spans: FxHashMap<u64, Key>,
 }
 
 impl Scratch {
     /// The key made of the values of `paths`, where a missing value is a value
     /// of its own.
     fn key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
-        self.buf.clear();
+        let start = self.keys.len();
         for (i, p) in paths.iter().enumerate() {
             if i > 0 {
-                self.buf.push('\u{1f}');
+                self.keys.push('\u{1f}');
             }
-            if !write_text(p, event, &mut self.buf) {
-                self.buf.push('\u{0}');
+            if !write_text(p, event, &mut self.keys) {
+                self.keys.push('\u{0}');
             }
         }
-        self.intern()
+        self.intern(start)
     }
 
     /// The text of one path's value, when it has one.
     fn value(&mut self, path: &FieldPath, event: &Event<'_>) -> Option<Key> {
-        self.buf.clear();
-        write_text(path, event, &mut self.buf).then(|| self.intern())
+        let start = self.keys.len();
+        write_text(path, event, &mut self.keys).then(|| self.intern(start))
     }
 
-    fn intern(&mut self) -> Key {
-        if let Some(k) = self.keys.get(self.buf.as_str()) {
-            return k.clone();
+    /// Closes the key just written at `start`; a text already stored for
+    /// this batch is shared instead.
+    fn intern(&mut self, start: usize) -> Key {
+        use std::hash::BuildHasher;
+        let hash = rustc_hash::FxBuildHasher.hash_one(&self.keys[start..]);
+        if let Some(&k) = self.spans.get(&hash)
+            && k.text(&self.keys) == &self.keys[start..]
+        {
+            self.keys.truncate(start);
+            return k;
         }
-        if self.keys.len() >= 1 << 16 {
-            self.keys.clear();
-        }
-        let k: Key = Arc::from(self.buf.as_str());
-        self.keys.insert(k.clone());
+        let k = Key {
+            start: start as u32,
+            end: self.keys.len() as u32,
+        };
+        self.spans.entry(hash).or_insert(k);
         k
+    }
+
+    /// The key text of the current batch.
+    pub fn keys(&self) -> &str {
+        &self.keys
+    }
+
+    /// Ends the current batch: hands over its key text (what the batch's
+    /// hits' keys point into) and starts a new one.
+    pub fn take_keys(&mut self) -> String {
+        self.spans.clear();
+        std::mem::take(&mut self.keys)
     }
 }
 
@@ -367,7 +404,7 @@ impl Rule {
             rule: index,
             event: found.seq,
             effective_at: event.effective_at(),
-            group: group.clone(),
+            group,
             distinct: threshold
                 .and_then(|t| t.distinct.as_ref())
                 .and_then(|p| scratch.value(p, event)),
@@ -376,7 +413,7 @@ impl Rule {
                 .as_ref()
                 .map(|s| match (&group, &self.threshold) {
                     // The same paths make the same key: share it.
-                    (Some(g), Some(t)) if same_paths(&t.group_by, &s.key) => g.clone(),
+                    (Some(g), Some(t)) if same_paths(&t.group_by, &s.key) => *g,
                     _ => scratch.key(&s.key, event),
                 }),
             context: match found.at {

@@ -2,11 +2,12 @@
 //! evaluation that depends on the order of events, kept in one object.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::{EventSource, Hit, Key, Rule, RuleSet};
+use super::{EventSource, Hit, Rule, RuleSet};
 use crate::alert::Alert;
 
 /// Threshold groups and suppression keys of every rule of a rule set.
@@ -18,19 +19,25 @@ pub struct RuleState {
     rules: Vec<PerRule>,
     #[serde(skip)]
     since_prune: u32,
+    /// Distinct values held by threshold entries, stored once.
+    #[serde(skip)]
+    values: FxHashSet<Arc<str>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PerRule {
-    groups: FxHashMap<Key, VecDeque<Entry>>,
-    suppress: FxHashMap<Key, Quiet>,
+    groups: FxHashMap<Box<str>, VecDeque<Entry>>,
+    suppress: FxHashMap<Box<str>, Quiet>,
 }
 
+/// One match counted by a threshold.
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     at: i64,
-    id: Box<str>,
-    distinct: Option<Key>,
+    /// The event's number in the [`EventSource`] that feeds the state: a
+    /// source that feeds one state over several batches keeps numbering.
+    event: u64,
+    distinct: Option<Arc<str>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,20 +71,33 @@ impl RuleState {
         }
         self.maybe_prune(hit.effective_at, rules);
         let state = &mut self.rules[hit.rule];
+        let key = |k: Option<super::Key>| k.map_or("", |k| events.key(hit.event, k));
         let event_ids = match &rule.threshold {
             None => vec![events.id(hit.event).to_owned()],
             Some(t) => {
-                let group = state
-                    .groups
-                    .entry(hit.group.clone().unwrap_or_else(|| Key::from("")))
-                    .or_default();
+                let text = key(hit.group);
+                let group = match state.groups.get_mut(text) {
+                    Some(g) => g,
+                    None => state.groups.entry(text.into()).or_default(),
+                };
+                let distinct = hit.distinct.map(|d| {
+                    let text = events.key(hit.event, d);
+                    match self.values.get(text) {
+                        Some(v) => v.clone(),
+                        None => {
+                            let v: Arc<str> = text.into();
+                            self.values.insert(v.clone());
+                            v
+                        }
+                    }
+                });
                 let pos = group.partition_point(|e| e.at <= hit.effective_at);
                 group.insert(
                     pos,
                     Entry {
                         at: hit.effective_at,
-                        id: events.id(hit.event).into(),
-                        distinct: hit.distinct.clone(),
+                        event: hit.event,
+                        distinct,
                     },
                 );
                 let newest = group.back().map_or(hit.effective_at, |e| e.at);
@@ -92,13 +112,16 @@ impl RuleState {
                 if count < t.count as usize {
                     return Outcome::Counted;
                 }
-                group.drain(..).map(|e| String::from(e.id)).collect()
+                group
+                    .drain(..)
+                    .map(|e| events.id(e.event).to_owned())
+                    .collect()
             }
         };
         let mut suppressed = 0;
         if let Some(s) = &rule.suppress {
-            let key = hit.suppress_key.clone().unwrap_or_else(|| Key::from(""));
-            match state.suppress.get_mut(&key) {
+            let text = key(hit.suppress_key);
+            match state.suppress.get_mut(text) {
                 Some(q) if hit.effective_at - q.last_sent < s.window => {
                     q.pending += 1;
                     return Outcome::Suppressed;
@@ -109,7 +132,7 @@ impl RuleState {
                 }
                 None => {
                     state.suppress.insert(
-                        key,
+                        text.into(),
                         Quiet {
                             last_sent: hit.effective_at,
                             pending: 0,
@@ -152,6 +175,8 @@ impl RuleState {
                     .retain(|_, q| q.pending > 0 || now - q.last_sent < s.window);
             }
         }
+        // Values no entry holds any more.
+        self.values.retain(|v| Arc::strong_count(v) > 1);
     }
 }
 

@@ -99,7 +99,11 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
         );
     }
     let mut state = RuleState::new();
-    let alerts = batch.finish(rules, &mut state, &Events(&events)).alerts;
+    let source = Events {
+        events: &events,
+        keys: scratch.keys(),
+    };
+    let alerts = batch.finish(rules, &mut state, &source).alerts;
     let n = alerts.len();
     let mut problems = Vec::new();
     if let Some(want) = case.expect
