@@ -8,7 +8,6 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::BorrowedStr;
 
@@ -49,8 +48,8 @@ pub const NORMALIZED: &[&str] = &[
 impl<'a> Actor<'a> {
     /// Reads the actor from its raw JSON; `None` when it is `null` or not of
     /// the expected shape.
-    pub fn parse(raw: &'a RawValue) -> Option<Actor<'a>> {
-        let mut de = serde_json::Deserializer::from_str(raw.get());
+    pub fn parse(raw: &'a str) -> Option<Actor<'a>> {
+        let mut de = serde_json::Deserializer::from_str(raw);
         Actor::deserialize(&mut de).ok().flatten()
     }
 
@@ -128,9 +127,9 @@ impl<'de: 'a, 'a> Visitor<'de> for OptionalActor<'a> {
     }
 }
 
-/// Which object of the actor a [`Fields`] reads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Part {
+/// Which object of the actor is being read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Part {
     Actor,
     Session,
     SessionUser,
@@ -138,6 +137,124 @@ enum Part {
     ApiKey,
     ApiKeyUser,
     ServiceAccount,
+}
+
+/// What a key of one object of the actor holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Slot {
+    /// A nested object, read into the actor.
+    Nested(Part),
+    /// A nested object of an API key's owner, read aside until the key's
+    /// `type` says whose it is.
+    Owner(Part),
+    /// Text (or `null`) for one field.
+    Text(TextField),
+    /// Text, a number, or anything else as absent (location details).
+    Loose(TextField),
+    Ignored,
+}
+
+/// A normalized text field.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum TextField {
+    ActorType,
+    Id,
+    Email,
+    ApiKeyId,
+    KeyType,
+    Ip,
+    UserAgent,
+    Country,
+    Region,
+    City,
+    Asn,
+}
+
+impl Part {
+    /// The slot of `key` in this object.
+    pub(super) fn slot(self, key: &str) -> Slot {
+        use TextField as F;
+        match (self, key) {
+            (Part::Actor, "type") => Slot::Text(F::ActorType),
+            (Part::Actor, "session") => Slot::Nested(Part::Session),
+            (Part::Actor, "api_key") => Slot::Nested(Part::ApiKey),
+            (Part::Session, "user") => Slot::Nested(Part::SessionUser),
+            (Part::Session, "ip_address") => Slot::Text(F::Ip),
+            (Part::Session, "user_agent") => Slot::Text(F::UserAgent),
+            (Part::Session, "ip_address_details") => Slot::Nested(Part::IpDetails),
+            (Part::SessionUser | Part::ApiKeyUser | Part::ServiceAccount, "id") => {
+                Slot::Text(F::Id)
+            }
+            (Part::SessionUser | Part::ApiKeyUser, "email") => Slot::Text(F::Email),
+            (Part::IpDetails, "country") => Slot::Loose(F::Country),
+            (Part::IpDetails, "region") => Slot::Loose(F::Region),
+            (Part::IpDetails, "city") => Slot::Loose(F::City),
+            (Part::IpDetails, "asn") => Slot::Loose(F::Asn),
+            (Part::ApiKey, "id") => Slot::Text(F::ApiKeyId),
+            (Part::ApiKey, "type") => Slot::Text(F::KeyType),
+            (Part::ApiKey, "user") => Slot::Owner(Part::ApiKeyUser),
+            (Part::ApiKey, "service_account") => Slot::Owner(Part::ServiceAccount),
+            _ => Slot::Ignored,
+        }
+    }
+}
+
+/// One object of the actor as it is read: the actor, and for an API key its
+/// `type` and its owner, settled by [`ObjectRead::finish`].
+pub(super) struct ObjectRead<'a> {
+    pub part: Part,
+    key_type: Option<Cow<'a, str>>,
+    pub owner: Actor<'a>,
+}
+
+impl<'a> ObjectRead<'a> {
+    pub(super) fn start(part: Part, actor: &mut Actor<'a>) -> Self {
+        if part == Part::SessionUser {
+            actor.kind = "user";
+        }
+        ObjectRead {
+            part,
+            key_type: None,
+            owner: Actor::default(),
+        }
+    }
+
+    /// Stores one text field.
+    pub(super) fn set(&mut self, actor: &mut Actor<'a>, field: TextField, v: Option<Cow<'a, str>>) {
+        use TextField as F;
+        match field {
+            F::ActorType => actor.actor_type = v,
+            F::Id => actor.id = v,
+            F::Email => actor.email = v.map(lower),
+            F::ApiKeyId => actor.api_key_id = v,
+            F::KeyType => self.key_type = v,
+            F::Ip => actor.ip = v,
+            F::UserAgent => actor.user_agent = v,
+            F::Country => actor.country = v,
+            F::Region => actor.region = v,
+            F::City => actor.city = v,
+            F::Asn => actor.asn = v,
+        }
+    }
+
+    /// Settles an API key's owner once the whole key object is read.
+    pub(super) fn finish(self, actor: &mut Actor<'a>) {
+        if self.part != Part::ApiKey {
+            return;
+        }
+        match self.key_type.as_deref() {
+            Some("user") => {
+                actor.kind = "user";
+                actor.id = self.owner.id;
+                actor.email = self.owner.email;
+            }
+            Some("service_account") => {
+                actor.kind = "service_account";
+                actor.id = self.owner.id;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Reads the fields of one object of the actor into the normalized actor.
@@ -175,81 +292,31 @@ impl<'de: 'a, 'a> Visitor<'de> for Fields<'_, 'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let actor = self.actor;
-        if self.part == Part::SessionUser {
-            actor.kind = "user";
-        }
-        // An API key's owner is known only once its `type` is read.
-        let mut key_type: Option<Cow<'a, str>> = None;
-        let mut owner = Actor::default();
+        let mut read = ObjectRead::start(self.part, actor);
         while let Some(BorrowedStr(key)) = map.next_key::<BorrowedStr>()? {
-            let text = |s: Option<BorrowedStr<'a>>| s.map(|s| s.0);
-            match (self.part, key.as_ref()) {
-                (Part::Actor, "type") => {
-                    actor.actor_type = text(map.next_value::<Option<BorrowedStr>>()?)
-                }
-                (Part::Actor, "session") => map.next_value_seed(Fields {
+            match read.part.slot(&key) {
+                Slot::Nested(part) => map.next_value_seed(Fields {
                     actor: &mut *actor,
-                    part: Part::Session,
+                    part,
                 })?,
-                (Part::Actor, "api_key") => map.next_value_seed(Fields {
-                    actor: &mut *actor,
-                    part: Part::ApiKey,
+                Slot::Owner(part) => map.next_value_seed(Fields {
+                    actor: &mut read.owner,
+                    part,
                 })?,
-                (Part::Session, "user") => map.next_value_seed(Fields {
-                    actor: &mut *actor,
-                    part: Part::SessionUser,
-                })?,
-                (Part::Session, "ip_address") => {
-                    actor.ip = text(map.next_value::<Option<BorrowedStr>>()?)
+                Slot::Text(field) => {
+                    let v = map.next_value::<Option<BorrowedStr>>()?.map(|s| s.0);
+                    read.set(actor, field, v);
                 }
-                (Part::Session, "user_agent") => {
-                    actor.user_agent = text(map.next_value::<Option<BorrowedStr>>()?)
+                Slot::Loose(field) => {
+                    let v = map.next_value::<LooseText>()?.0;
+                    read.set(actor, field, v);
                 }
-                (Part::Session, "ip_address_details") => map.next_value_seed(Fields {
-                    actor: &mut *actor,
-                    part: Part::IpDetails,
-                })?,
-                (Part::SessionUser | Part::ApiKeyUser | Part::ServiceAccount, "id") => {
-                    actor.id = text(map.next_value::<Option<BorrowedStr>>()?)
-                }
-                (Part::SessionUser | Part::ApiKeyUser, "email") => {
-                    actor.email = text(map.next_value::<Option<BorrowedStr>>()?).map(lower)
-                }
-                (Part::IpDetails, "country") => actor.country = map.next_value::<LooseText>()?.0,
-                (Part::IpDetails, "region") => actor.region = map.next_value::<LooseText>()?.0,
-                (Part::IpDetails, "city") => actor.city = map.next_value::<LooseText>()?.0,
-                (Part::IpDetails, "asn") => actor.asn = map.next_value::<LooseText>()?.0,
-                (Part::ApiKey, "id") => {
-                    actor.api_key_id = text(map.next_value::<Option<BorrowedStr>>()?)
-                }
-                (Part::ApiKey, "type") => key_type = text(map.next_value::<Option<BorrowedStr>>()?),
-                (Part::ApiKey, "user") => map.next_value_seed(Fields {
-                    actor: &mut owner,
-                    part: Part::ApiKeyUser,
-                })?,
-                (Part::ApiKey, "service_account") => map.next_value_seed(Fields {
-                    actor: &mut owner,
-                    part: Part::ServiceAccount,
-                })?,
-                _ => {
+                Slot::Ignored => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
         }
-        if self.part == Part::ApiKey {
-            match key_type.as_deref() {
-                Some("user") => {
-                    actor.kind = "user";
-                    actor.id = owner.id;
-                    actor.email = owner.email;
-                }
-                Some("service_account") => {
-                    actor.kind = "service_account";
-                    actor.id = owner.id;
-                }
-                _ => {}
-            }
-        }
+        read.finish(actor);
         Ok(())
     }
 }

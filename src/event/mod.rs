@@ -7,6 +7,7 @@
 
 mod actor;
 mod path;
+mod scan;
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -45,7 +46,8 @@ pub struct Event<'a> {
 
 struct TopField<'a> {
     key: Cow<'a, str>,
-    raw: &'a RawValue,
+    /// The value's JSON text.
+    raw: &'a str,
     parsed: OnceCell<serde_json::Value>,
 }
 
@@ -82,21 +84,11 @@ impl<'a> Event<'a> {
         json: &'a str,
         wants_actor: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Parsed<'a>, EventError> {
-        let read =
-            |wants_actor: &mut dyn FnMut(&str) -> bool| -> Result<TopLevel<'a>, serde_json::Error> {
-                let mut de = serde_json::Deserializer::from_str(json);
-                let top = serde::de::DeserializeSeed::deserialize(
-                    TopLevelVisitor { wants_actor },
-                    &mut de,
-                )?;
-                de.end()?;
-                Ok(top)
-            };
-        let top = match read(wants_actor) {
-            Ok(top) => top,
-            // An actor of an unexpected shape is an event without a normalized
-            // actor, not a bad line: read it again with the actor kept raw.
-            Err(_) => read(&mut |_| false)?,
+        // Lines of the usual shape take the fast reader; it declines anything
+        // else, which the full reader then takes (and reports when bad).
+        let top = match scan::top_level(json, wants_actor) {
+            Some(top) => top,
+            None => read_top_level(json, wants_actor)?,
         };
         top.into_parsed(json)
     }
@@ -131,7 +123,7 @@ impl<'a> Event<'a> {
     }
 
     /// The raw JSON of a top-level field.
-    pub fn raw_field(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn raw_field(&self, key: &str) -> Option<&'a str> {
         self.fields.iter().find(|f| f.key == key).map(|f| f.raw)
     }
 
@@ -233,7 +225,7 @@ impl fmt::Debug for Event<'_> {
 impl TopField<'_> {
     fn value(&self) -> &serde_json::Value {
         self.parsed
-            .get_or_init(|| serde_json::from_str(self.raw.get()).unwrap_or(serde_json::Value::Null))
+            .get_or_init(|| serde_json::from_str(self.raw).unwrap_or(serde_json::Value::Null))
     }
 }
 
@@ -283,12 +275,32 @@ impl<'a> TopLevel<'a> {
         let is_list = self
             .fields
             .iter()
-            .any(|f| f.key == "object" && f.raw.get() == "\"list\"");
+            .any(|f| f.key == "object" && f.raw == "\"list\"");
         let data = self.fields.iter().find(|f| f.key == "data");
         match (is_list, data) {
-            (true, Some(data)) => Ok(Some(serde_json::from_str(data.raw.get())?)),
+            (true, Some(data)) => Ok(Some(serde_json::from_str(data.raw)?)),
             _ => Ok(None),
         }
+    }
+}
+
+/// Reads a top-level object with serde (see [`TopLevel`]).
+fn read_top_level<'a>(
+    json: &'a str,
+    wants_actor: &mut dyn FnMut(&str) -> bool,
+) -> Result<TopLevel<'a>, serde_json::Error> {
+    let read = |wants_actor: &mut dyn FnMut(&str) -> bool| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let top =
+            serde::de::DeserializeSeed::deserialize(TopLevelVisitor { wants_actor }, &mut de)?;
+        de.end()?;
+        Ok(top)
+    };
+    match read(wants_actor) {
+        Ok(top) => Ok(top),
+        // An actor of an unexpected shape is an event without a normalized
+        // actor, not a bad line: read it again with the actor kept raw.
+        Err(_) => read(&mut |_| false),
     }
 }
 
@@ -335,7 +347,7 @@ impl<'de> Visitor<'de> for TopLevelVisitor<'_> {
                     let raw: &'de RawValue = map.next_value()?;
                     top.fields.push(TopField {
                         key,
-                        raw,
+                        raw: raw.get(),
                         parsed: OnceCell::new(),
                     });
                 }

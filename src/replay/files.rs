@@ -166,10 +166,15 @@ pub fn replay(
         // Parsed chunks' buffers go back to the reader, so that memory is
         // reused instead of being faulted in afresh for every chunk.
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-        let reader = s.spawn(move || read_inputs(inputs, chunk_tx, free_rx));
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let reader = spawn("read")
+            .spawn_scoped(s, move || read_inputs(inputs, chunk_tx, free_rx))
+            .expect("spawn the reader thread");
         for _ in 0..threads {
             let (rx, tx, free) = (&chunk_rx, res_tx.clone(), free_tx.clone());
-            s.spawn(move || work(rules, opts, rx, tx, free));
+            spawn("parse")
+                .spawn_scoped(s, move || work(rules, opts, rx, tx, free))
+                .expect("spawn a parser thread");
         }
         drop(free_tx);
         drop(res_tx);

@@ -1,0 +1,497 @@
+//! The fast reader of audit log lines of the usual shape (no escapes, no
+//! control characters): the same [`TopLevel`] as the serde reader, in one pass.
+//!
+//! It declines (returns `None`) whatever it is not sure of, so that the
+//! serde reader decides on that line alone, and words any error. Whatever it
+//! accepts, the serde reader accepts too and reads the same way: it checks the
+//! JSON grammar in full, and reads the actor's fields through the same
+//! [`Part::slot`] table.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use super::actor::{Actor, ObjectRead, Part, Slot};
+use super::{TopField, TopLevel};
+
+/// Deepest nesting read here (the serde reader allows 128).
+const MAX_DEPTH: u32 = 100;
+
+/// Reads one JSON object the way the serde top-level reader does, or declines.
+pub(super) fn top_level<'a>(
+    json: &'a str,
+    wants_actor: &mut dyn FnMut(&str) -> bool,
+) -> Option<TopLevel<'a>> {
+    if has_escape_or_control(json.as_bytes()) {
+        return None;
+    }
+    let mut s = Scanner {
+        text: json,
+        bytes: json.as_bytes(),
+        pos: 0,
+    };
+    let mut top = TopLevel {
+        id: None,
+        kind: None,
+        effective_at: None,
+        fields: Vec::with_capacity(8),
+        actor: None,
+    };
+    s.ws();
+    s.eat(b'{')?;
+    s.ws();
+    if !s.eat_if(b'}') {
+        loop {
+            let key = s.string()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            match key {
+                "id" => top.id = Some(Cow::Borrowed(s.string()?)),
+                "type" => top.kind = Some(Cow::Borrowed(s.string()?)),
+                "effective_at" => top.effective_at = Some(s.unix_seconds()?),
+                "actor"
+                    if top.actor.is_none()
+                        && top.kind.as_deref().is_some_and(&mut *wants_actor) =>
+                {
+                    top.actor = Some(s.actor()?);
+                }
+                _ => {
+                    let start = s.pos;
+                    s.skip_value(1)?;
+                    top.fields.push(TopField {
+                        key: Cow::Borrowed(key),
+                        raw: &json[start..s.pos],
+                        parsed: OnceCell::new(),
+                    });
+                }
+            }
+            if !s.next_member()? {
+                break;
+            }
+        }
+    }
+    s.ws();
+    (s.pos == s.bytes.len()).then_some(top)
+}
+
+/// True when the text holds a backslash or a control character: such lines
+/// go to the serde reader. Checked 32 bytes at a time, which compiles to
+/// vector code.
+fn has_escape_or_control(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(32);
+    for chunk in &mut chunks {
+        let mut hit = false;
+        for &x in chunk {
+            hit |= (x < 0x20) | (x == b'\\');
+        }
+        if hit {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&x| x < 0x20 || x == b'\\')
+}
+
+/// The first `"` in `b`. Strings are short, so a word at a time beats a
+/// vector search with its setup.
+fn find_quote(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    let mut words = b.chunks_exact(8);
+    for (n, word) in (&mut words).enumerate() {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ QUOTES;
+        // The lowest byte of `x` that is zero (a quote) sets the lowest bit.
+        let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
+        if zero != 0 {
+            return Some(n * 8 + zero.trailing_zeros() as usize / 8);
+        }
+    }
+    let rest = words.remainder();
+    let p = rest.iter().position(|&c| c == b'"')?;
+    Some(b.len() - rest.len() + p)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.eat_if(b).then_some(())
+    }
+
+    fn eat_if(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.pos += hit as usize;
+        hit
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let hit = self.bytes[self.pos..].starts_with(word);
+        self.pos += if hit { word.len() } else { 0 };
+        hit.then_some(())
+    }
+
+    /// After a member of an object: true when another follows (`,`), false
+    /// at the end (`}`).
+    fn next_member(&mut self) -> Option<bool> {
+        self.ws();
+        if self.eat_if(b',') {
+            self.ws();
+            return Some(true);
+        }
+        self.eat(b'}')?;
+        Some(false)
+    }
+
+    /// A string without escapes (the whole line has none).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let len = find_quote(&self.bytes[start..])?;
+        self.pos = start + len + 1;
+        // Cut at ASCII quotes, so the slice is whole UTF-8.
+        Some(&self.text[start..start + len])
+    }
+
+    /// `effective_at`: only a plain non-negative integer is read here.
+    fn unix_seconds(&mut self) -> Option<i64> {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        let digits = &self.bytes[start..self.pos];
+        let plain = !digits.is_empty()
+            && digits.len() <= 18
+            && (digits[0] != b'0' || digits.len() == 1)
+            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        plain.then(|| {
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+        })
+    }
+
+    /// Checks and skips one value.
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => {
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.eat_if(b'}') {
+                    return Some(());
+                }
+                loop {
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    if !self.next_member()? {
+                        return Some(());
+                    }
+                }
+            }
+            b'[' => {
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.eat_if(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    if self.eat_if(b',') {
+                        self.ws();
+                        continue;
+                    }
+                    return self.eat(b']');
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A number, by the JSON grammar.
+    fn number(&mut self) -> Option<()> {
+        self.eat_if(b'-');
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.eat_if(b'.') {
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+
+    /// The actor: `null`, or an object read into the normalized actor.
+    fn actor(&mut self) -> Option<Option<Actor<'a>>> {
+        if self.peek()? == b'n' {
+            return self.literal(b"null").map(|()| None);
+        }
+        let mut actor = Actor {
+            kind: "unknown",
+            ..Actor::default()
+        };
+        self.object(&mut actor, Part::Actor, 2)?;
+        Some(Some(actor))
+    }
+
+    /// One object of the actor (or `null`, read as nothing).
+    fn object(&mut self, actor: &mut Actor<'a>, part: Part, depth: u32) -> Option<()> {
+        if self.peek()? == b'n' {
+            return self.literal(b"null");
+        }
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        let mut read = ObjectRead::start(part, actor);
+        self.ws();
+        if !self.eat_if(b'}') {
+            loop {
+                let key = self.string()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                match read.part.slot(key) {
+                    Slot::Nested(part) => self.object(actor, part, depth + 1)?,
+                    Slot::Owner(part) => self.object(&mut read.owner, part, depth + 1)?,
+                    Slot::Text(field) => {
+                        let v = self.text()?;
+                        read.set(actor, field, v);
+                    }
+                    Slot::Loose(field) => {
+                        let v = self.loose(depth)?;
+                        read.set(actor, field, v);
+                    }
+                    Slot::Ignored => self.skip_value(depth + 1)?,
+                }
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        read.finish(actor);
+        Some(())
+    }
+
+    /// Text or `null`; anything else declines (the serde reader then keeps
+    /// the actor raw).
+    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        match self.peek()? {
+            b'"' => self.string().map(|s| Some(Cow::Borrowed(s))),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// Text; `null`, booleans, arrays and objects as absent. Numbers (which
+    /// the serde reader turns into text) decline.
+    fn loose(&mut self, depth: u32) -> Option<Option<Cow<'a, str>>> {
+        match self.peek()? {
+            b'"' => self.string().map(|s| Some(Cow::Borrowed(s))),
+            b'n' | b't' | b'f' | b'[' | b'{' => self.skip_value(depth + 1).map(|()| None),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read_top_level;
+    use super::*;
+
+    /// What a reader made of a line, in comparable form.
+    fn shape(top: &TopLevel<'_>) -> String {
+        let fields: Vec<(&str, &str)> = top.fields.iter().map(|f| (&*f.key, f.raw)).collect();
+        format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            top.id, top.kind, top.effective_at, fields, top.actor
+        )
+    }
+
+    /// Whatever the fast reader accepts, the serde reader accepts and reads
+    /// the same; whatever the serde reader rejects, the fast reader declines.
+    fn agree(line: &str) -> bool {
+        let mut accepted = false;
+        for wants in [true, false] {
+            let fast = top_level(line, &mut |_| wants);
+            let full = read_top_level(line, &mut |_| wants);
+            match (&fast, &full) {
+                (Some(f), Ok(s)) => assert_eq!(shape(f), shape(s), "line: {line}"),
+                (Some(f), Err(e)) => {
+                    panic!("fast reader took a bad line ({e}): {line}\n{}", shape(f))
+                }
+                (None, _) => {}
+            }
+            accepted |= fast.is_some();
+        }
+        accepted
+    }
+
+    const EDGES: &[&str] = &[
+        r#"{"id":"a","type":"t","effective_at":1}"#,
+        r#"  { "id" : "a" ,"type":"t" , "effective_at" : 0 }  "#,
+        r#"{}"#,
+        r#"{"object":"list","data":[{"id":"a","type":"t","effective_at":5}],"has_more":false}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"x":{"a":[1,-0,1.5e-3,1E+2,0.0,true,false,null,[],{}],"b":"José ✓"}}"#,
+        r#"{"id":"a","type":"t","effective_at":1.0}"#,
+        r#"{"id":"a","type":"t","effective_at":1e3}"#,
+        r#"{"id":"a","type":"t","effective_at":-5}"#,
+        r#"{"id":"a","type":"t","effective_at":01}"#,
+        r#"{"id":"a","type":"t","effective_at":99999999999999999999}"#,
+        r#"{"id":"a","type":"t","effective_at":"1"}"#,
+        r#"{"id":1,"type":"t","effective_at":1}"#,
+        r#"{"id":"a","type":null,"effective_at":1}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":01}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":1.}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":.5}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":+1}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":1e}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":-}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":tru}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"n":nul}"#,
+        r#"{"id":"a","type":"t","effective_at":1,}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"a":[1,]}"#,
+        r#"{"id":"a","type":"t","effective_at":1} x"#,
+        r#"{"id":"a","type":"t","effective_at":1}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"s":"a\"b"}"#,
+        r#"{"id":"a\u00e9","type":"t","effective_at":1}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":null}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":"x"}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session","session":{"user":{"id":"user-1","email":"Ann@Example.COM"},"ip_address":"203.0.113.7","user_agent":"curl","ip_address_details":{"country":"US","city":null,"region":true,"asn":[1],"x":{}}}}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session","session":{"ip_address_details":{"asn":16509}}}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session","session":{"ip_address":5}}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session","session":{"user":"x"}}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session","session":null}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"api_key","api_key":{"id":"key_1","type":"user","user":{"id":"user-2","email":"b@example.com"}}}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"api_key":{"service_account":{"id":"svc_1"},"type":"service_account","id":"key_2"},"type":"api_key"}}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"api_key":{"type":"other","user":{"id":"u"}}}}"#,
+        r#"{"id":"a","effective_at":1,"actor":{"type":"session"},"type":"t"}"#,
+        r#"{"id":"a","type":"t","effective_at":1,"actor":{"type":"session"},"actor":{"type":"api_key"}}"#,
+        r#"{"id":"a","type":"t","type":"u","id":"b","effective_at":1,"effective_at":2}"#,
+        "{\"id\":\"a\",\t\"type\":\"t\",\"effective_at\":1}",
+        "{\"id\":\"a\",\"type\":\"t\",\"effective_at\":1,\"s\":\"tab\there\"}",
+        "{\"id\":\"a\",\"type\":\"t\",\"effective_at\":1,\"s\":\"unit\u{1f}separator, in the middle of a line long enough\"}",
+        "{\"id\":\"a\",\"type\":\"t\",\"effective_at\":1,\"s\":\"nul\u{0}\"}",
+        r#"[{"id":"a","type":"t","effective_at":1}]"#,
+        r#""text""#,
+        r#"{"id":"a","type":"t","effective_at":1"#,
+        r#"{"id":"a","type":"t","effective_at":1,"s":"open}"#,
+        r#"{"id""a","type":"t","effective_at":1}"#,
+        r#"{id:"a"}"#,
+    ];
+
+    #[test]
+    fn agrees_with_the_serde_reader_on_edge_cases() {
+        let accepted = EDGES.iter().filter(|line| agree(line)).count();
+        // Most edge cases are either clean (taken here) or bad (declined).
+        assert!(accepted >= 15, "only {accepted} taken");
+        let deep = format!(
+            r#"{{"id":"a","type":"t","effective_at":1,"d":{}{}}}"#,
+            "[".repeat(150),
+            "]".repeat(150)
+        );
+        assert!(!agree(&deep), "nesting past the limit is declined");
+    }
+
+    #[test]
+    fn agrees_with_the_serde_reader_on_the_sample_history() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut taken = 0;
+        for line in text.lines() {
+            taken += agree(line) as usize;
+        }
+        // All of the usual shape but the lines with escapes.
+        let plain = text.lines().filter(|l| !l.contains('\\')).count();
+        assert_eq!(taken, plain);
+    }
+
+    /// Lines of the sample with random bytes inserted, deleted or replaced
+    /// (a fixed seed): never taken differently, never taken when bad.
+    #[test]
+    fn agrees_with_the_serde_reader_on_mutated_lines() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .step_by(40)
+            .chain(EDGES.iter().copied())
+            .collect();
+        let alphabet = br#"{}[]":,0123456789.eE+-tfnul as\"#;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let (mut tried, mut taken) = (0, 0);
+        for line in &lines {
+            for _ in 0..40 {
+                let mut bytes = line.as_bytes().to_vec();
+                for _ in 0..1 + next(3) {
+                    let at = next(bytes.len() + 1);
+                    let byte = alphabet[next(alphabet.len())];
+                    match next(3) {
+                        0 => bytes.insert(at, byte),
+                        1 if at < bytes.len() => drop(bytes.remove(at)),
+                        _ if at < bytes.len() => bytes[at] = byte,
+                        _ => {}
+                    }
+                }
+                let Ok(mutated) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                tried += 1;
+                taken += agree(&mutated) as usize;
+            }
+        }
+        assert!(tried > 5_000 && taken > 500, "tried {tried}, taken {taken}");
+    }
+}
