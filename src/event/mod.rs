@@ -86,11 +86,10 @@ impl<'a> Event<'a> {
     ) -> Result<Parsed<'a>, EventError> {
         // Lines of the usual shape take the fast reader; it declines anything
         // else, which the full reader then takes (and reports when bad).
-        let top = match scan::top_level(json, wants_actor) {
-            Some(top) => top,
-            None => read_top_level(json, wants_actor)?,
-        };
-        top.into_parsed(json)
+        if let Some(top) = scan::top_level(json, wants_actor) {
+            return top.into_parsed(json);
+        }
+        read_top_level(json, wants_actor)?.into_parsed(json)
     }
 
     pub fn id(&self) -> &str {

@@ -21,12 +21,23 @@ pub(super) fn top_level<'a>(
     json: &'a str,
     wants_actor: &mut dyn FnMut(&str) -> bool,
 ) -> Option<TopLevel<'a>> {
-    if has_escape_or_control(json.as_bytes()) {
-        return None;
-    }
+    QUOTES.with_borrow_mut(|quotes| {
+        if !map_quotes(json.as_bytes(), quotes) {
+            return None;
+        }
+        read(json, quotes, wants_actor)
+    })
+}
+
+fn read<'a>(
+    json: &'a str,
+    quotes: &[u64],
+    wants_actor: &mut dyn FnMut(&str) -> bool,
+) -> Option<TopLevel<'a>> {
     let mut s = Scanner {
         text: json,
         bytes: json.as_bytes(),
+        quotes,
         pos: 0,
     };
     let mut top = TopLevel {
@@ -74,49 +85,91 @@ pub(super) fn top_level<'a>(
     (s.pos == s.bytes.len()).then_some(top)
 }
 
-/// True when the text holds a backslash or a control character: such lines
-/// go to the serde reader. Checked 32 bytes at a time, which compiles to
-/// vector code.
-fn has_escape_or_control(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(32);
-    for chunk in &mut chunks {
-        let mut hit = false;
-        for &x in chunk {
-            hit |= (x < 0x20) | (x == b'\\');
-        }
-        if hit {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&x| x < 0x20 || x == b'\\')
+thread_local! {
+    /// The quote map of the line being read, reused from line to line.
+    static QUOTES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The first `"` in `b`. Strings are short, so a word at a time beats a
-/// vector search with its setup.
-fn find_quote(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const QUOTES: u64 = ONES * b'"' as u64;
-    let mut words = b.chunks_exact(8);
-    for (n, word) in (&mut words).enumerate() {
-        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ QUOTES;
-        // The lowest byte of `x` that is zero (a quote) sets the lowest bit.
-        let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
-        if zero != 0 {
-            return Some(n * 8 + zero.trailing_zeros() as usize / 8);
+/// Maps the quotes of `b` into `bits` (bit `i % 64` of word `i / 64` for
+/// byte `i`); false when `b` holds a backslash or a control character, which
+/// the serde reader then handles. One pass, 64 bytes at a time; with no
+/// escapes, every quote opens or closes a string, so finding a string's end
+/// is a bit search.
+fn map_quotes(b: &[u8], bits: &mut Vec<u64>) -> bool {
+    bits.clear();
+    let mut blocks = b.chunks_exact(64);
+    for block in &mut blocks {
+        let (quotes, bad) = block_masks(block.try_into().expect("64 bytes"));
+        if bad != 0 {
+            return false;
         }
+        bits.push(quotes);
     }
-    let rest = words.remainder();
-    let p = rest.iter().position(|&c| c == b'"')?;
-    Some(b.len() - rest.len() + p)
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        // Padded with spaces: neither quotes nor control characters.
+        let mut last = [b' '; 64];
+        last[..rest.len()].copy_from_slice(rest);
+        let (quotes, bad) = block_masks(&last);
+        if bad != 0 {
+            return false;
+        }
+        bits.push(quotes);
+    }
+    true
 }
 
-struct Scanner<'a> {
+/// The quotes of a 64-byte block, and its backslashes and control
+/// characters, as bit masks.
+#[cfg(target_arch = "x86_64")]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of every x86_64 CPU, and each unaligned load reads
+    // 16 bytes inside `block`.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let control = _mm_set1_epi8(0x1f);
+        let zero = _mm_setzero_si128();
+        let (mut quotes, mut bad) = (0u64, 0u64);
+        for i in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(i * 16).cast::<__m128i>());
+            let q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) as u16;
+            // Saturating `v - 0x1f` is zero exactly for bytes up to 0x1f.
+            let low = _mm_cmpeq_epi8(_mm_subs_epu8(v, control), zero);
+            let x = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, backslash))) as u16;
+            quotes |= u64::from(q) << (i * 16);
+            bad |= u64::from(x) << (i * 16);
+        }
+        (quotes, bad)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    block_masks_portable(block)
+}
+
+/// [`block_masks`] without vector instructions.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn block_masks_portable(block: &[u8; 64]) -> (u64, u64) {
+    let (mut quotes, mut bad) = (0u64, 0u64);
+    for (i, &b) in block.iter().enumerate() {
+        quotes |= u64::from(b == b'"') << i;
+        bad |= u64::from(b < 0x20 || b == b'\\') << i;
+    }
+    (quotes, bad)
+}
+
+struct Scanner<'a, 'q> {
     text: &'a str,
     bytes: &'a [u8],
+    /// Where the quotes are (see [`map_quotes`]).
+    quotes: &'q [u64],
     pos: usize,
 }
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -159,10 +212,21 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
-        let len = find_quote(&self.bytes[start..])?;
-        self.pos = start + len + 1;
+        let end = self.next_quote(start)?;
+        self.pos = end + 1;
         // Cut at ASCII quotes, so the slice is whole UTF-8.
-        Some(&self.text[start..start + len])
+        Some(&self.text[start..end])
+    }
+
+    /// The first quote at or after `from`.
+    fn next_quote(&self, from: usize) -> Option<usize> {
+        let mut word = from / 64;
+        let mut bits = self.quotes.get(word)? & (!0u64 << (from % 64));
+        while bits == 0 {
+            word += 1;
+            bits = *self.quotes.get(word)?;
+        }
+        Some(word * 64 + bits.trailing_zeros() as usize)
     }
 
     /// `effective_at`: only a plain non-negative integer is read here.
@@ -425,6 +489,29 @@ mod tests {
         r#"{"id""a","type":"t","effective_at":1}"#,
         r#"{id:"a"}"#,
     ];
+
+    #[test]
+    fn vector_and_portable_masks_agree() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            let mut block = [0u8; 64];
+            for b in &mut block {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let special = [b'"', b'\\', 0x1f, 0x20, 0x00, 0x80, 0x9f, 0xff];
+                *b = match rng % 4 {
+                    0 => special[(rng >> 8) as usize % special.len()],
+                    _ => (rng >> 16) as u8,
+                };
+            }
+            assert_eq!(
+                block_masks(&block),
+                block_masks_portable(&block),
+                "{block:?}"
+            );
+        }
+    }
 
     #[test]
     fn agrees_with_the_serde_reader_on_edge_cases() {

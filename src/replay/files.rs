@@ -367,11 +367,13 @@ impl Worker<'_, '_> {
             candidates = Some(c);
             wanted
         };
-        match Event::parse_with(json, &mut wants_actor) {
+        // Events are looked at where they were parsed: moving them would
+        // copy a few hundred bytes each time.
+        match &Event::parse_with(json, &mut wants_actor) {
             Ok(Parsed::Event(ev)) => self.event(ev, at, candidates),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    match Event::parse_any(item.get()) {
+                    match &Event::parse_any(item.get()) {
                         Ok(Parsed::Event(ev)) => self.event(ev, None, None),
                         Ok(Parsed::Page(_)) => self
                             .out
@@ -380,15 +382,15 @@ impl Worker<'_, '_> {
                         Err(e) => self
                             .out
                             .bad
-                            .push((line, format!("list item {}: {}", i + 1, event_message(&e)))),
+                            .push((line, format!("list item {}: {}", i + 1, event_message(e)))),
                     }
                 }
             }
-            Err(e) => self.out.bad.push((line, event_message(&e))),
+            Err(e) => self.out.bad.push((line, event_message(e))),
         }
     }
 
-    fn event(&mut self, ev: Event<'_>, at: Option<Location>, candidates: Option<Arc<[u32]>>) {
+    fn event(&mut self, ev: &Event<'_>, at: Option<Location>, candidates: Option<Arc<[u32]>>) {
         let t = ev.effective_at();
         if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t >= u) {
             return;
@@ -407,7 +409,7 @@ impl Worker<'_, '_> {
         let mut errors = Vec::new();
         let out = &mut *self.out;
         self.rules.check(
-            &ev,
+            ev,
             &candidates,
             seq,
             at,
