@@ -19,6 +19,7 @@ use std::hash::BuildHasher;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::value::RawValue;
+use std::collections::hash_map::Entry;
 
 use super::{Batch, Replayed, Tally, hit_order};
 use crate::event::{Event, EventError, Parsed};
@@ -136,6 +137,8 @@ struct ChunkResult {
     document: bool,
     lines: u64,
     events: u64,
+    /// The chunk's size in bytes.
+    bytes: u64,
     /// The ids of the chunk's events, back to back, with `(start, end, hash)`;
     /// an event's number is its chunk's index and its position here.
     ids: String,
@@ -221,6 +224,7 @@ fn work(
             index: chunk.index,
             file: chunk.file,
             document: chunk.document,
+            bytes: chunk.data.len() as u64,
             ids: String::with_capacity(chunk.data.len() / 16),
             id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
@@ -645,6 +649,8 @@ struct Ordered<'r, 'i> {
     ids: ChunkIds<'i>,
     /// Id hash → the first event read with it.
     first: FxHashMap<u64, u64>,
+    /// The size of the plain files among the inputs.
+    input_bytes: u64,
     /// Events whose id hash equals that of an earlier, different id.
     same_hash: FxHashMap<u64, Vec<u64>>,
     events: u64,
@@ -673,6 +679,15 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 chunks: Vec::new(),
             },
             first: FxHashMap::default(),
+            input_bytes: inputs
+                .iter()
+                .filter(|i| !i.is_gzip())
+                .filter_map(|i| match i {
+                    Input::Path(p) => std::fs::metadata(p).ok().filter(|m| m.is_file()),
+                    Input::Stdin => None,
+                })
+                .map(|m| m.len())
+                .sum(),
             same_hash: FxHashMap::default(),
             events: 0,
             duplicates: 0,
@@ -711,6 +726,13 @@ impl<'r, 'i> Ordered<'r, 'i> {
         self.lines_before += r.lines;
 
         let index = r.index;
+        if index == 0 {
+            // The id table is sized once for the whole input, judged by the
+            // first chunk, rather than grown step by step.
+            let per_byte = r.id_spans.len() as f64 / r.bytes.max(1) as f64;
+            self.first
+                .reserve((per_byte * self.input_bytes as f64 * 1.1) as usize);
+        }
         self.ids.chunks.push(ChunkText {
             ids: r.ids,
             spans: r.id_spans,
@@ -739,9 +761,12 @@ impl<'r, 'i> Ordered<'r, 'i> {
         self.first.reserve(spans.len());
         for (pos, &(_, _, hash)) in spans.iter().enumerate() {
             let seq = index << 32 | pos as u64;
-            let Some(&earlier) = self.first.get(&hash) else {
-                self.first.insert(hash, seq);
-                continue;
+            let earlier = match self.first.entry(hash) {
+                Entry::Vacant(v) => {
+                    v.insert(seq);
+                    continue;
+                }
+                Entry::Occupied(o) => *o.get(),
             };
             let id = self.ids.id(seq);
             let others = self
