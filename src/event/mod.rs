@@ -247,6 +247,16 @@ struct TopLevel<'a> {
 }
 
 impl<'a> TopLevel<'a> {
+    fn new() -> Self {
+        TopLevel {
+            id: None,
+            kind: None,
+            effective_at: None,
+            fields: Vec::with_capacity(8),
+            actor: None,
+        }
+    }
+
     fn into_parsed(self, text: &'a str) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
             && self.kind.is_none()
@@ -324,13 +334,7 @@ impl<'de> Visitor<'de> for TopLevelVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut top = TopLevel {
-            id: None,
-            kind: None,
-            effective_at: None,
-            fields: Vec::with_capacity(8),
-            actor: None,
-        };
+        let mut top = TopLevel::new();
         while let Some(BorrowedStr(key)) = map.next_key()? {
             match key.as_ref() {
                 "id" => top.id = Some(map.next_value::<BorrowedStr>()?.0),

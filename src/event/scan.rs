@@ -40,23 +40,14 @@ fn read<'a>(
         quotes,
         pos: 0,
     };
-    let mut top = TopLevel {
-        id: None,
-        kind: None,
-        effective_at: None,
-        fields: Vec::with_capacity(8),
-        actor: None,
-    };
+    let mut top = TopLevel::new();
     s.ws();
-    s.eat(b'{')?;
-    s.ws();
-    if !s.eat_if(b'}') {
+    if s.peek()? != b'{' {
+        return None;
+    }
+    if !s.open(b'}', 0)? {
         loop {
-            let key = s.string()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            match key {
+            match s.key()? {
                 "id" => top.id = Some(Cow::Borrowed(s.string()?)),
                 "type" => top.kind = Some(Cow::Borrowed(s.string()?)),
                 "effective_at" => top.effective_at = Some(s.unix_seconds()?),
@@ -66,7 +57,7 @@ fn read<'a>(
                 {
                     top.actor = Some(s.actor()?);
                 }
-                _ => {
+                key => {
                     let start = s.pos;
                     s.skip_value(1)?;
                     top.fields.push(TopField {
@@ -196,6 +187,26 @@ impl<'a> Scanner<'a, '_> {
         hit.then_some(())
     }
 
+    /// A member's key and its colon.
+    fn key(&mut self) -> Option<&'a str> {
+        let key = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    /// Enters an object or array (its opening byte is next): true when it
+    /// is empty (and already closed by `close`).
+    fn open(&mut self, close: u8, depth: u32) -> Option<bool> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.ws();
+        Some(self.eat_if(close))
+    }
+
     /// After a member of an object: true when another follows (`,`), false
     /// at the end (`}`).
     fn next_member(&mut self) -> Option<bool> {
@@ -252,19 +263,11 @@ impl<'a> Scanner<'a, '_> {
         match self.peek()? {
             b'"' => self.string().map(drop),
             b'{' => {
-                if depth > MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                self.ws();
-                if self.eat_if(b'}') {
+                if self.open(b'}', depth)? {
                     return Some(());
                 }
                 loop {
-                    self.string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
+                    self.key()?;
                     self.skip_value(depth + 1)?;
                     if !self.next_member()? {
                         return Some(());
@@ -272,12 +275,7 @@ impl<'a> Scanner<'a, '_> {
                 }
             }
             b'[' => {
-                if depth > MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                self.ws();
-                if self.eat_if(b']') {
+                if self.open(b']', depth)? {
                     return Some(());
                 }
                 loop {
@@ -349,19 +347,14 @@ impl<'a> Scanner<'a, '_> {
         if self.peek()? == b'n' {
             return self.literal(b"null");
         }
-        if depth > MAX_DEPTH {
+        if self.peek()? != b'{' {
             return None;
         }
-        self.eat(b'{')?;
+        let empty = self.open(b'}', depth)?;
         let mut read = ObjectRead::start(part, actor);
-        self.ws();
-        if !self.eat_if(b'}') {
+        if !empty {
             loop {
-                let key = self.string()?;
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
-                match read.part.slot(key) {
+                match read.part.slot(self.key()?) {
                     Slot::Nested(part) => self.object(actor, part, depth + 1)?,
                     Slot::Owner(part) => self.object(&mut read.owner, part, depth + 1)?,
                     Slot::Text(field) => {
