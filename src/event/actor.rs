@@ -204,7 +204,8 @@ impl Part {
 pub(super) struct ObjectRead<'a> {
     pub part: Part,
     key_type: Option<Cow<'a, str>>,
-    pub owner: Actor<'a>,
+    /// Made only for an API key that names one.
+    owner: Option<Actor<'a>>,
 }
 
 impl<'a> ObjectRead<'a> {
@@ -215,8 +216,13 @@ impl<'a> ObjectRead<'a> {
         ObjectRead {
             part,
             key_type: None,
-            owner: Actor::default(),
+            owner: None,
         }
+    }
+
+    /// Where an API key's owner is read.
+    pub(super) fn owner(&mut self) -> &mut Actor<'a> {
+        self.owner.get_or_insert_with(Actor::default)
     }
 
     /// Stores one text field.
@@ -242,15 +248,16 @@ impl<'a> ObjectRead<'a> {
         if self.part != Part::ApiKey {
             return;
         }
+        let owner = self.owner.unwrap_or_default();
         match self.key_type.as_deref() {
             Some("user") => {
                 actor.kind = "user";
-                actor.id = self.owner.id;
-                actor.email = self.owner.email;
+                actor.id = owner.id;
+                actor.email = owner.email;
             }
             Some("service_account") => {
                 actor.kind = "service_account";
-                actor.id = self.owner.id;
+                actor.id = owner.id;
             }
             _ => {}
         }
@@ -300,7 +307,7 @@ impl<'de: 'a, 'a> Visitor<'de> for Fields<'_, 'a> {
                     part,
                 })?,
                 Slot::Owner(part) => map.next_value_seed(Fields {
-                    actor: &mut read.owner,
+                    actor: read.owner(),
                     part,
                 })?,
                 Slot::Text(field) => {

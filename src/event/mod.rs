@@ -86,10 +86,14 @@ impl<'a> Event<'a> {
     ) -> Result<Parsed<'a>, EventError> {
         // Lines of the usual shape take the fast reader; it declines anything
         // else, which the full reader then takes (and reports when bad).
-        if let Some(top) = scan::top_level(json, wants_actor) {
-            return top.into_parsed(json);
+        // The actor, when read in the same pass, is kept aside: it is the
+        // bulk of an event, and is written once, where it stays.
+        let mut actor = None;
+        if let Some(top) = scan::top_level(json, wants_actor, &mut actor) {
+            return top.into_parsed(json, actor);
         }
-        read_top_level(json, wants_actor)?.into_parsed(json)
+        let top = read_top_level(json, wants_actor, &mut actor)?;
+        top.into_parsed(json, actor)
     }
 
     pub fn id(&self) -> &str {
@@ -243,7 +247,8 @@ struct TopLevel<'a> {
     kind: Option<Cow<'a, str>>,
     effective_at: Option<i64>,
     fields: Vec<TopField<'a>>,
-    actor: Option<Option<Actor<'a>>>,
+    /// The actor was read in the same pass (into a slot of the caller's).
+    actor_read: bool,
 }
 
 impl<'a> TopLevel<'a> {
@@ -253,11 +258,16 @@ impl<'a> TopLevel<'a> {
             kind: None,
             effective_at: None,
             fields: Vec::with_capacity(8),
-            actor: None,
+            actor_read: false,
         }
     }
 
-    fn into_parsed(self, text: &'a str) -> Result<Parsed<'a>, EventError> {
+    /// The event (or list page) read, with the actor read in the same pass.
+    fn into_parsed(
+        self,
+        text: &'a str,
+        actor: Option<Actor<'a>>,
+    ) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
             && self.kind.is_none()
             && let Some(page) = self.page_items()?
@@ -271,9 +281,9 @@ impl<'a> TopLevel<'a> {
                 .effective_at
                 .ok_or(EventError::Missing("effective_at"))?,
             fields: self.fields,
-            actor: match self.actor {
-                Some(actor) => OnceCell::from(actor),
-                None => OnceCell::new(),
+            actor: match self.actor_read {
+                true => OnceCell::from(actor),
+                false => OnceCell::new(),
             },
             text,
             whole: OnceCell::new(),
@@ -297,11 +307,16 @@ impl<'a> TopLevel<'a> {
 fn read_top_level<'a>(
     json: &'a str,
     wants_actor: &mut dyn FnMut(&str) -> bool,
+    actor: &mut Option<Actor<'a>>,
 ) -> Result<TopLevel<'a>, serde_json::Error> {
-    let read = |wants_actor: &mut dyn FnMut(&str) -> bool| {
+    let mut read = |wants_actor: &mut dyn FnMut(&str) -> bool| {
+        *actor = None;
         let mut de = serde_json::Deserializer::from_str(json);
-        let top =
-            serde::de::DeserializeSeed::deserialize(TopLevelVisitor { wants_actor }, &mut de)?;
+        let visitor = TopLevelVisitor {
+            wants_actor,
+            actor: &mut *actor,
+        };
+        let top = serde::de::DeserializeSeed::deserialize(visitor, &mut de)?;
         de.end()?;
         Ok(top)
     };
@@ -314,20 +329,21 @@ fn read_top_level<'a>(
 }
 
 /// Reads a top-level object key by key (see [`TopLevel`]).
-struct TopLevelVisitor<'f> {
+struct TopLevelVisitor<'f, 'a> {
     wants_actor: &'f mut dyn FnMut(&str) -> bool,
+    actor: &'f mut Option<Actor<'a>>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for TopLevelVisitor<'_> {
-    type Value = TopLevel<'de>;
+impl<'de: 'a, 'a> serde::de::DeserializeSeed<'de> for TopLevelVisitor<'_, 'a> {
+    type Value = TopLevel<'a>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for TopLevelVisitor<'_> {
-    type Value = TopLevel<'de>;
+impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
+    type Value = TopLevel<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an audit log object")
@@ -341,10 +357,11 @@ impl<'de> Visitor<'de> for TopLevelVisitor<'_> {
                 "type" => top.kind = Some(map.next_value::<BorrowedStr>()?.0),
                 "effective_at" => top.effective_at = Some(map.next_value::<UnixSeconds>()?.0),
                 "actor"
-                    if top.actor.is_none()
+                    if !top.actor_read
                         && top.kind.as_deref().is_some_and(|k| (self.wants_actor)(k)) =>
                 {
-                    top.actor = Some(map.next_value::<ActorSeed>()?.0);
+                    *self.actor = map.next_value::<ActorSeed>()?.0;
+                    top.actor_read = true;
                 }
                 _ => {
                     let raw: &'de RawValue = map.next_value()?;

@@ -17,15 +17,17 @@ use super::{TopField, TopLevel};
 const MAX_DEPTH: u32 = 100;
 
 /// Reads one JSON object the way the serde top-level reader does, or declines.
+/// The actor, when read, goes to `actor`.
 pub(super) fn top_level<'a>(
     json: &'a str,
     wants_actor: &mut dyn FnMut(&str) -> bool,
+    actor: &mut Option<Actor<'a>>,
 ) -> Option<TopLevel<'a>> {
     QUOTES.with_borrow_mut(|quotes| {
         if !map_quotes(json.as_bytes(), quotes) {
             return None;
         }
-        read(json, quotes, wants_actor)
+        read(json, quotes, wants_actor, actor)
     })
 }
 
@@ -33,6 +35,7 @@ fn read<'a>(
     json: &'a str,
     quotes: &[u64],
     wants_actor: &mut dyn FnMut(&str) -> bool,
+    actor: &mut Option<Actor<'a>>,
 ) -> Option<TopLevel<'a>> {
     let mut s = Scanner {
         text: json,
@@ -52,10 +55,10 @@ fn read<'a>(
                 "type" => top.kind = Some(Cow::Borrowed(s.string()?)),
                 "effective_at" => top.effective_at = Some(s.unix_seconds()?),
                 "actor"
-                    if top.actor.is_none()
-                        && top.kind.as_deref().is_some_and(&mut *wants_actor) =>
+                    if !top.actor_read && top.kind.as_deref().is_some_and(&mut *wants_actor) =>
                 {
-                    top.actor = Some(s.actor()?);
+                    s.actor(actor)?;
+                    top.actor_read = true;
                 }
                 key => {
                     let start = s.pos;
@@ -229,6 +232,13 @@ impl<'a> Scanner<'a, '_> {
         Some(&self.text[start..end])
     }
 
+    /// Skips a string (see [`Scanner::string`]).
+    fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        self.pos = self.next_quote(self.pos)? + 1;
+        Some(())
+    }
+
     /// The first quote at or after `from`.
     fn next_quote(&self, from: usize) -> Option<usize> {
         let mut word = from / 64;
@@ -261,7 +271,7 @@ impl<'a> Scanner<'a, '_> {
     /// Checks and skips one value.
     fn skip_value(&mut self, depth: u32) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             b'{' => {
                 if self.open(b'}', depth)? {
                     return Some(());
@@ -330,16 +340,16 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// The actor: `null`, or an object read into the normalized actor.
-    fn actor(&mut self) -> Option<Option<Actor<'a>>> {
+    fn actor(&mut self, slot: &mut Option<Actor<'a>>) -> Option<()> {
         if self.peek()? == b'n' {
-            return self.literal(b"null").map(|()| None);
+            *slot = None;
+            return self.literal(b"null");
         }
-        let mut actor = Actor {
+        let actor = slot.insert(Actor {
             kind: "unknown",
             ..Actor::default()
-        };
-        self.object(&mut actor, Part::Actor, 2)?;
-        Some(Some(actor))
+        });
+        self.object(actor, Part::Actor, 2)
     }
 
     /// One object of the actor (or `null`, read as nothing).
@@ -356,7 +366,7 @@ impl<'a> Scanner<'a, '_> {
             loop {
                 match read.part.slot(self.key()?) {
                     Slot::Nested(part) => self.object(actor, part, depth + 1)?,
-                    Slot::Owner(part) => self.object(&mut read.owner, part, depth + 1)?,
+                    Slot::Owner(part) => self.object(read.owner(), part, depth + 1)?,
                     Slot::Text(field) => {
                         let v = self.text()?;
                         read.set(actor, field, v);
@@ -403,11 +413,12 @@ mod tests {
     use super::*;
 
     /// What a reader made of a line, in comparable form.
-    fn shape(top: &TopLevel<'_>) -> String {
+    fn shape(top: &TopLevel<'_>, actor: &Option<Actor<'_>>) -> String {
         let fields: Vec<(&str, &str)> = top.fields.iter().map(|f| (&*f.key, f.raw)).collect();
+        let actor = top.actor_read.then_some(actor);
         format!(
             "{:?} {:?} {:?} {:?} {:?}",
-            top.id, top.kind, top.effective_at, fields, top.actor
+            top.id, top.kind, top.effective_at, fields, actor
         )
     }
 
@@ -416,13 +427,17 @@ mod tests {
     fn agree(line: &str) -> bool {
         let mut accepted = false;
         for wants in [true, false] {
-            let fast = top_level(line, &mut |_| wants);
-            let full = read_top_level(line, &mut |_| wants);
+            let (mut fast_actor, mut full_actor) = (None, None);
+            let fast = top_level(line, &mut |_| wants, &mut fast_actor);
+            let full = read_top_level(line, &mut |_| wants, &mut full_actor);
             match (&fast, &full) {
-                (Some(f), Ok(s)) => assert_eq!(shape(f), shape(s), "line: {line}"),
-                (Some(f), Err(e)) => {
-                    panic!("fast reader took a bad line ({e}): {line}\n{}", shape(f))
+                (Some(f), Ok(s)) => {
+                    assert_eq!(shape(f, &fast_actor), shape(s, &full_actor), "line: {line}")
                 }
+                (Some(f), Err(e)) => panic!(
+                    "fast reader took a bad line ({e}): {line}\n{}",
+                    shape(f, &fast_actor)
+                ),
                 (None, _) => {}
             }
             accepted |= fast.is_some();
