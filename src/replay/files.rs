@@ -17,9 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use std::hash::BuildHasher;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde_json::value::RawValue;
-use std::collections::hash_map::Entry;
 
 use super::{Batch, Replayed, Tally, hit_order};
 use crate::event::{Event, EventError, Parsed};
@@ -647,12 +646,10 @@ fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
 struct Ordered<'r, 'i> {
     rules: &'r RuleSet,
     ids: ChunkIds<'i>,
-    /// Id hash → the first event read with it.
-    first: FxHashMap<u64, u64>,
+    /// Which id hashes were read, roughly (see [`SeenIds`]).
+    seen: SeenIds,
     /// The size of the plain files among the inputs.
     input_bytes: u64,
-    /// Events whose id hash equals that of an earlier, different id.
-    same_hash: FxHashMap<u64, Vec<u64>>,
     events: u64,
     duplicates: u64,
     bad_lines: Vec<BadLine>,
@@ -667,7 +664,8 @@ struct Ordered<'r, 'i> {
     /// The last match applied, for the order check.
     last: Option<Hit>,
     in_order: bool,
-    errors: Vec<EvalError>,
+    /// Evaluation errors, by event number.
+    errors: Vec<(u64, EvalError)>,
 }
 
 impl<'r, 'i> Ordered<'r, 'i> {
@@ -678,7 +676,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 inputs,
                 chunks: Vec::new(),
             },
-            first: FxHashMap::default(),
+            seen: SeenIds::default(),
             input_bytes: inputs
                 .iter()
                 .filter(|i| !i.is_gzip())
@@ -688,7 +686,6 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 })
                 .map(|m| m.len())
                 .sum(),
-            same_hash: FxHashMap::default(),
             events: 0,
             duplicates: 0,
             bad_lines: Vec::new(),
@@ -727,62 +724,25 @@ impl<'r, 'i> Ordered<'r, 'i> {
 
         let index = r.index;
         if index == 0 {
-            // The id table is sized once for the whole input, judged by the
-            // first chunk, rather than grown step by step.
+            // Sized once for the whole input, judged by the first chunk.
             let per_byte = r.id_spans.len() as f64 / r.bytes.max(1) as f64;
-            self.first
-                .reserve((per_byte * self.input_bytes as f64 * 1.1) as usize);
+            self.seen
+                .expect((per_byte * self.input_bytes as f64 * 1.1) as u64);
+        }
+        self.events += r.id_spans.len() as u64;
+        for (pos, &(_, _, hash)) in r.id_spans.iter().enumerate() {
+            self.seen.mark(hash, index << 32 | pos as u64);
         }
         self.ids.chunks.push(ChunkText {
             ids: r.ids,
             spans: r.id_spans,
             keys: r.keys,
         });
-        let dups = self.duplicates_in(index);
-        let keep = |seq: u64| dups.is_empty() || !dups.contains(&seq);
-        self.errors.extend(
-            r.errors
-                .into_iter()
-                .filter(|(seq, _)| keep(*seq))
-                .map(|(_, e)| e),
-        );
-        let mut hits = r.hits;
-        if !dups.is_empty() {
-            hits.retain(|h| keep(h.event));
+        if self.seen.is_full() {
+            self.seen.grow(&self.ids);
         }
-        self.take_hits(hits);
-    }
-
-    /// The events of chunk `index` whose id was read before, exactly: equal
-    /// hashes are compared as text.
-    fn duplicates_in(&mut self, index: u64) -> FxHashSet<u64> {
-        let mut dups = FxHashSet::default();
-        let spans = &self.ids.chunks[index as usize].spans;
-        self.first.reserve(spans.len());
-        for (pos, &(_, _, hash)) in spans.iter().enumerate() {
-            let seq = index << 32 | pos as u64;
-            let earlier = match self.first.entry(hash) {
-                Entry::Vacant(v) => {
-                    v.insert(seq);
-                    continue;
-                }
-                Entry::Occupied(o) => *o.get(),
-            };
-            let id = self.ids.id(seq);
-            let others = self
-                .same_hash
-                .get(&hash)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if self.ids.id(earlier) == id || others.iter().any(|&o| self.ids.id(o) == id) {
-                dups.insert(seq);
-            } else {
-                self.same_hash.entry(hash).or_default().push(seq);
-            }
-        }
-        self.events += (spans.len() - dups.len()) as u64;
-        self.duplicates += dups.len() as u64;
-        dups
+        self.errors.extend(r.errors);
+        self.take_hits(r.hits);
     }
 
     /// Applies a chunk's matches (sorted by its worker) while the input is
@@ -849,17 +809,41 @@ impl<'r, 'i> Ordered<'r, 'i> {
         merged
     }
 
+    /// Settles duplicates, applies what is held, and closes the replay.
+    ///
+    /// Matches were applied assuming that no id repeats; an id that did
+    /// repeat and whose later reading matched or failed a rule makes the
+    /// state be rebuilt without it.
     fn finish(mut self) -> Report {
-        let replayed = if self.in_order {
+        let dups = self.seen.duplicates(&self.ids);
+        self.events -= dups.len() as u64;
+        self.duplicates = dups.len() as u64;
+        let keep = |seq: &u64| !dups.contains(seq);
+        let had_effect = !dups.is_empty()
+            && (self.errors.iter().any(|(seq, _)| !keep(seq))
+                || self
+                    .all
+                    .iter()
+                    .flatten()
+                    .chain(&self.held)
+                    .any(|h| !keep(&h.event)));
+        let errors = self
+            .errors
+            .into_iter()
+            .filter(|(seq, _)| keep(seq))
+            .map(|(_, e)| e)
+            .collect();
+        let replayed = if self.in_order && !had_effect {
             for hit in &self.held {
                 self.tally
                     .apply(self.rules, &mut self.state, hit, &self.ids);
             }
-            self.tally.finish(self.errors)
+            self.tally.finish(errors)
         } else {
+            let hits = self.all.into_iter().flatten().chain(self.held);
             let batch = Batch {
-                hits: self.all.into_iter().flatten().collect(),
-                errors: self.errors,
+                hits: hits.filter(|h| keep(&h.event)).collect(),
+                errors,
             };
             batch.finish(self.rules, &mut RuleState::new(), &self.ids)
         };
@@ -869,6 +853,89 @@ impl<'r, 'i> Ordered<'r, 'i> {
             duplicates: self.duplicates,
             bad_lines: self.bad_lines,
         }
+    }
+}
+
+/// The id hashes read so far, one bit each in a table that stays in cache,
+/// and the events whose bit was already set: only those can repeat an
+/// earlier id, and they are checked exactly at the end.
+#[derive(Default)]
+struct SeenIds {
+    bits: Vec<u64>,
+    /// log2 of the number of bits.
+    order: u32,
+    marked: u64,
+    suspects: Vec<u64>,
+}
+
+impl SeenIds {
+    /// At most 2^28 bits (32 MiB); past 16 million ids, more of them are
+    /// checked at the end, still exactly.
+    const MAX_ORDER: u32 = 28;
+
+    /// Sizes the table for about `events` ids.
+    fn expect(&mut self, events: u64) {
+        let order = (events.max(1 << 12) * 16)
+            .next_power_of_two()
+            .trailing_zeros();
+        self.order = order.min(Self::MAX_ORDER);
+        self.bits = vec![0; 1 << (self.order - 6)];
+        self.marked = 0;
+    }
+
+    fn mark(&mut self, hash: u64, seq: u64) {
+        if self.bits.is_empty() {
+            self.expect(0);
+        }
+        let bit = hash >> (64 - self.order);
+        let word = &mut self.bits[(bit >> 6) as usize];
+        let mask = 1 << (bit & 63);
+        if *word & mask != 0 {
+            self.suspects.push(seq);
+        }
+        *word |= mask;
+        self.marked += 1;
+    }
+
+    /// More ids than the table was sized for.
+    fn is_full(&self) -> bool {
+        self.order < Self::MAX_ORDER && self.marked << 4 > 1 << self.order
+    }
+
+    /// Doubles the table and marks every id read so far again.
+    fn grow(&mut self, ids: &ChunkIds<'_>) {
+        let order = self.order + 1;
+        self.bits = vec![0; 1 << (order - 6)];
+        self.order = order;
+        self.marked = 0;
+        self.suspects.clear();
+        for (index, chunk) in ids.chunks.iter().enumerate() {
+            for (pos, &(_, _, hash)) in chunk.spans.iter().enumerate() {
+                self.mark(hash, (index as u64) << 32 | pos as u64);
+            }
+        }
+    }
+
+    /// The events whose id was read before (the first reading wins),
+    /// exactly: ids are compared as text.
+    fn duplicates(&self, ids: &ChunkIds<'_>) -> FxHashSet<u64> {
+        let mut dups = FxHashSet::default();
+        if self.suspects.is_empty() {
+            return dups;
+        }
+        let hash_of =
+            |seq: u64| ids.chunks[(seq >> 32) as usize].spans[(seq & 0xffff_ffff) as usize].2;
+        let hashes: FxHashSet<u64> = self.suspects.iter().map(|&s| hash_of(s)).collect();
+        let mut first: FxHashSet<&str> = FxHashSet::default();
+        for (index, chunk) in ids.chunks.iter().enumerate() {
+            for (pos, &(_, _, hash)) in chunk.spans.iter().enumerate() {
+                let seq = (index as u64) << 32 | pos as u64;
+                if hashes.contains(&hash) && !first.insert(ids.id(seq)) {
+                    dups.insert(seq);
+                }
+            }
+        }
+        dups
     }
 }
 
@@ -918,6 +985,76 @@ impl EventSource for ChunkIds<'_> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Chunks of ids with the given hashes, as a replay keeps them.
+    fn chunk_ids(chunks: &[Vec<(&str, u64)>]) -> ChunkIds<'static> {
+        let chunks = chunks
+            .iter()
+            .map(|ids| {
+                let mut text = String::new();
+                let mut spans = Vec::new();
+                for (id, hash) in ids {
+                    let start = text.len() as u32;
+                    text.push_str(id);
+                    spans.push((start, text.len() as u32, *hash));
+                }
+                ChunkText {
+                    ids: text,
+                    spans,
+                    keys: String::new(),
+                }
+            })
+            .collect();
+        ChunkIds {
+            inputs: &[],
+            chunks,
+        }
+    }
+
+    /// Repeated ids are found exactly (the first reading wins), also when
+    /// different ids share a hash and when the table grows on the way.
+    #[test]
+    fn seen_ids_finds_exactly_the_repeated_ids() {
+        let names: Vec<String> = (0..20_000).map(|i| format!("audit_log-{i}")).collect();
+        let colliding: Vec<String> = (0..100).map(|i| format!("collides-{i}")).collect();
+        let hash = |i: usize| rustc_hash::FxBuildHasher.hash_one(i);
+        let mut chunks: Vec<Vec<(&str, u64)>> = vec![Vec::new(); 4];
+        for (i, name) in names.iter().enumerate() {
+            chunks[i % 3].push((name, hash(i)));
+        }
+        // Different ids with one hash: none repeats another.
+        for name in &colliding {
+            chunks[2].push((name, 42));
+        }
+        // Later: every 7th id again, and one of the colliding ones.
+        let mut want = FxHashSet::default();
+        for i in (0..20_000).step_by(7) {
+            want.insert(3u64 << 32 | chunks[3].len() as u64);
+            chunks[3].push((&names[i], hash(i)));
+        }
+        want.insert(3u64 << 32 | chunks[3].len() as u64);
+        chunks[3].push((&colliding[5], 42));
+        let ids = chunk_ids(&chunks);
+        let mut seen = SeenIds::default();
+        for (index, chunk) in ids.chunks.iter().enumerate() {
+            for (pos, &(_, _, h)) in chunk.spans.iter().enumerate() {
+                seen.mark(h, (index as u64) << 32 | pos as u64);
+            }
+            if seen.is_full() {
+                seen.grow(&ids);
+            }
+        }
+        assert!(seen.order > 16, "the table grew");
+        let dups = seen.duplicates(&ids);
+        let (extra, missed) = (
+            dups.difference(&want).count(),
+            want.difference(&dups).count(),
+        );
+        assert!(
+            extra + missed == 0,
+            "{extra} wrongly found, {missed} missed"
+        );
+    }
 
     /// Mapped chunks hold whole lines, start where the last one ended, and
     /// cover the file exactly, also across mapping alignments and for lines
