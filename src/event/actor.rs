@@ -172,6 +172,7 @@ pub(super) enum TextField {
 
 impl Part {
     /// The slot of `key` in this object.
+    #[inline]
     pub(super) fn slot(self, key: &str) -> Slot {
         use TextField as F;
         match (self, key) {
@@ -226,6 +227,7 @@ impl<'a> ObjectRead<'a> {
     }
 
     /// Stores one text field.
+    #[inline]
     pub(super) fn set(&mut self, actor: &mut Actor<'a>, field: TextField, v: Option<Cow<'a, str>>) {
         use TextField as F;
         match field {

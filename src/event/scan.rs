@@ -164,20 +164,24 @@ struct Scanner<'a, 'q> {
 }
 
 impl<'a> Scanner<'a, '_> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
+    #[inline]
     fn eat(&mut self, b: u8) -> Option<()> {
         self.eat_if(b).then_some(())
     }
 
+    #[inline]
     fn eat_if(&mut self, b: u8) -> bool {
         let hit = self.peek() == Some(b);
         self.pos += hit as usize;
@@ -191,6 +195,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A member's key and its colon.
+    #[inline]
     fn key(&mut self) -> Option<&'a str> {
         let key = self.string()?;
         self.ws();
@@ -212,6 +217,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// After a member of an object: true when another follows (`,`), false
     /// at the end (`}`).
+    #[inline]
     fn next_member(&mut self) -> Option<bool> {
         self.ws();
         if self.eat_if(b',') {
@@ -223,6 +229,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A string without escapes (the whole line has none).
+    #[inline]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -233,6 +240,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// Skips a string (see [`Scanner::string`]).
+    #[inline]
     fn skip_string(&mut self) -> Option<()> {
         self.eat(b'"')?;
         self.pos = self.next_quote(self.pos)? + 1;
@@ -240,6 +248,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// The first quote at or after `from`.
+    #[inline]
     fn next_quote(&self, from: usize) -> Option<usize> {
         let mut word = from / 64;
         let mut bits = self.quotes.get(word)? & (!0u64 << (from % 64));
