@@ -1,9 +1,11 @@
 //! The audit log event as rules see it: parsed once, borrowed from its input,
 //! with the normalized `actor.*`, `details` and `time` fields computed on demand.
 //!
-//! Parsing reads only `id`, `type` and `effective_at`; every other top-level
-//! field is kept as raw JSON and decoded the first time a rule asks for it, so
-//! an event that no rule looks at costs little more than scanning its bytes.
+//! Parsing reads only `id`, `type`, `effective_at` and, when rules need it,
+//! the actor; every other top-level field is kept as raw JSON and decoded the
+//! first time a rule asks for it, so an event that no rule looks at costs
+//! little more than scanning its bytes. Lines of the usual shape take a fast
+//! reader (`scan`); serde_json reads the rest and words every error.
 
 mod actor;
 mod path;

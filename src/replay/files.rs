@@ -1,12 +1,13 @@
 //! Replaying event files: JSON Lines, JSON arrays and saved list pages, plain
 //! or gzip, parsed in parallel, then evaluated in event-time order.
 //!
-//! A reader thread cuts each input into chunks of whole lines; worker threads
-//! parse them and run the stateless half of every rule, keeping only the
-//! matches; the calling thread restores read order for line numbers and
+//! A reader thread cuts each input into chunks of whole lines (mapped from
+//! plain files, read from pipes and compressed input); worker threads parse
+//! them and run the stateless half of every rule, keeping only the matches;
+//! the calling thread restores read order for line numbers and
 //! de-duplication and applies thresholds and suppression in time order.
 //! Chunks are dropped as soon as they are parsed, so memory stays bounded by
-//! the matches, not by the input.
+//! the matches and the ids, not by the input.
 
 use std::collections::BTreeMap;
 use std::fs::File;
