@@ -235,8 +235,10 @@ impl<'a> Scanner<'a, '_> {
         let start = self.pos;
         let end = self.next_quote(start)?;
         self.pos = end + 1;
-        // Cut at ASCII quotes, so the slice is whole UTF-8.
-        Some(&self.text[start..end])
+        // SAFETY: `start` follows a quote and `end` is the next quote, so
+        // `start <= end <= len`, and both cut the text at ASCII bytes, where
+        // UTF-8 characters begin.
+        Some(unsafe { self.text.get_unchecked(start..end) })
     }
 
     /// Skips a string (see [`Scanner::string`]).
