@@ -253,12 +253,26 @@ fn work(
             let (a, b, _) = spans[(e & 0xffff_ffff) as usize];
             &ids[a as usize..b as usize]
         };
-        out.hits.sort_by(|a, b| {
+        let order = |a: &Hit, b: &Hit| {
             a.effective_at
                 .cmp(&b.effective_at)
                 .then_with(|| id(a.event).cmp(id(b.event)))
                 .then(a.rule.cmp(&b.rule))
-        });
+        };
+        // Input in time order leaves only the matches of one second to put
+        // in order.
+        if out.hits.is_sorted_by_key(|h| h.effective_at) {
+            for same_second in out
+                .hits
+                .chunk_by_mut(|a, b| a.effective_at == b.effective_at)
+            {
+                if same_second.len() > 1 {
+                    same_second.sort_by(order);
+                }
+            }
+        } else {
+            out.hits.sort_by(order);
+        }
         if tx.send(out).is_err() {
             return;
         }
