@@ -53,6 +53,11 @@ struct TopField<'a> {
     parsed: OnceCell<serde_json::Value>,
 }
 
+/// Room for the top-level fields of one event at a time, passed from event
+/// to event so that reading many events does not allocate for each.
+#[derive(Default)]
+pub struct FieldRoom<'a>(Vec<TopField<'a>>);
+
 /// What one JSON object of input turned out to be.
 // Events are parsed by the million and moved right away: boxing them would
 // cost an allocation each.
@@ -86,16 +91,35 @@ impl<'a> Event<'a> {
         json: &'a str,
         wants_actor: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Parsed<'a>, EventError> {
+        Self::parse_in(json, wants_actor, &mut FieldRoom::default())
+    }
+
+    /// Like [`Event::parse_with`], keeping the top-level fields in `room`
+    /// (see [`Event::recycle`]).
+    pub fn parse_in(
+        json: &'a str,
+        wants_actor: &mut dyn FnMut(&str) -> bool,
+        room: &mut FieldRoom<'a>,
+    ) -> Result<Parsed<'a>, EventError> {
         // Lines of the usual shape take the fast reader; it declines anything
         // else, which the full reader then takes (and reports when bad).
         // The actor, when read in the same pass, is kept aside: it is the
         // bulk of an event, and is written once, where it stays.
         let mut actor = None;
-        if let Some(top) = scan::top_level(json, wants_actor, &mut actor) {
+        let fields = std::mem::take(&mut room.0);
+        if let Some(top) = scan::top_level(json, wants_actor, &mut actor, fields) {
             return top.into_parsed(json, actor);
         }
         let top = read_top_level(json, wants_actor, &mut actor)?;
         top.into_parsed(json, actor)
+    }
+
+    /// Gives the room of the event's top-level fields back, for the next
+    /// event read with [`Event::parse_in`].
+    pub fn recycle(self, room: &mut FieldRoom<'a>) {
+        let mut fields = self.fields;
+        fields.clear();
+        room.0 = fields;
     }
 
     pub fn id(&self) -> &str {
@@ -254,12 +278,15 @@ struct TopLevel<'a> {
 }
 
 impl<'a> TopLevel<'a> {
-    fn new() -> Self {
+    /// An empty record whose fields go to `fields` (emptied first).
+    fn new(mut fields: Vec<TopField<'a>>) -> Self {
+        fields.clear();
+        fields.reserve(8);
         TopLevel {
             id: None,
             kind: None,
             effective_at: None,
-            fields: Vec::with_capacity(8),
+            fields,
             actor_read: false,
         }
     }
@@ -352,7 +379,7 @@ impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut top = TopLevel::new();
+        let mut top = TopLevel::new(Vec::new());
         while let Some(BorrowedStr(key)) = map.next_key()? {
             match key.as_ref() {
                 "id" => top.id = Some(map.next_value::<BorrowedStr>()?.0),

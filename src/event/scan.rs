@@ -18,16 +18,18 @@ const MAX_DEPTH: u32 = 100;
 
 /// Reads one JSON object the way the serde top-level reader does, or declines.
 /// The actor, when read, goes to `actor`.
+/// The other fields go to `fields`.
 pub(super) fn top_level<'a>(
     json: &'a str,
     wants_actor: &mut dyn FnMut(&str) -> bool,
     actor: &mut Option<Actor<'a>>,
+    fields: Vec<TopField<'a>>,
 ) -> Option<TopLevel<'a>> {
     QUOTES.with_borrow_mut(|quotes| {
         if !map_quotes(json.as_bytes(), quotes) {
             return None;
         }
-        read(json, quotes, wants_actor, actor)
+        read(json, quotes, wants_actor, actor, fields)
     })
 }
 
@@ -36,6 +38,7 @@ fn read<'a>(
     quotes: &[u64],
     wants_actor: &mut dyn FnMut(&str) -> bool,
     actor: &mut Option<Actor<'a>>,
+    fields: Vec<TopField<'a>>,
 ) -> Option<TopLevel<'a>> {
     let mut s = Scanner {
         text: json,
@@ -43,7 +46,7 @@ fn read<'a>(
         quotes,
         pos: 0,
     };
-    let mut top = TopLevel::new();
+    let mut top = TopLevel::new(fields);
     s.ws();
     if s.peek()? != b'{' {
         return None;
@@ -439,7 +442,7 @@ mod tests {
         let mut accepted = false;
         for wants in [true, false] {
             let (mut fast_actor, mut full_actor) = (None, None);
-            let fast = top_level(line, &mut |_| wants, &mut fast_actor);
+            let fast = top_level(line, &mut |_| wants, &mut fast_actor, Vec::new());
             let full = read_top_level(line, &mut |_| wants, &mut full_actor);
             match (&fast, &full) {
                 (Some(f), Ok(s)) => {

@@ -22,7 +22,7 @@ use rustc_hash::FxHashSet;
 use serde_json::value::RawValue;
 
 use super::{Batch, Replayed, Tally, hit_order};
-use crate::event::{Event, EventError, Parsed};
+use crate::event::{Event, EventError, FieldRoom, Parsed};
 use crate::rules::{EvalError, EventSource, Hit, Key, Location, RuleSet, RuleState, Scratch};
 
 const CHUNK_SIZE: usize = 4 << 20;
@@ -294,6 +294,7 @@ impl Worker<'_, '_> {
         // Validating a chunk's UTF-8 at once is much faster than string by
         // string; a chunk with bad bytes is checked line by line instead.
         let text = std::str::from_utf8(data).ok();
+        let mut room = FieldRoom::default();
         let mut start = 0;
         let mut line_no = 0;
         for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
@@ -317,7 +318,7 @@ impl Worker<'_, '_> {
                         offset: o + range_start as u64,
                         len: (end - range_start) as u32,
                     });
-                    self.object(line, line_no, at)
+                    self.object(line, line_no, at, &mut room)
                 }
                 None => self.out.bad.push((line_no, "not UTF-8 text".into())),
             }
@@ -345,6 +346,7 @@ impl Worker<'_, '_> {
                 return;
             }
         };
+        let mut room = FieldRoom::default();
         let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
         for item in stream {
             let raw = match item {
@@ -362,20 +364,26 @@ impl Worker<'_, '_> {
                         for item in items {
                             let off = item.get().as_ptr() as usize - data.as_ptr() as usize;
                             let l = line_at(off);
-                            self.object(item.get(), l, None);
+                            self.object(item.get(), l, None, &mut room);
                         }
                     }
                     Err(e) => self.out.bad.push((line, json_message(&e))),
                 }
             } else {
-                self.object(raw.get(), line, None);
+                self.object(raw.get(), line, None, &mut room);
             }
         }
         self.out.lines = line_at(data.len());
     }
 
     /// One JSON object: an event or a list page.
-    fn object(&mut self, json: &str, line: u64, at: Option<Location>) {
+    fn object<'d>(
+        &mut self,
+        json: &'d str,
+        line: u64,
+        at: Option<Location>,
+        room: &mut FieldRoom<'d>,
+    ) {
         let (rules, scratch) = (self.rules, &mut *self.scratch);
         // The rules for the event's type, when the parse already looked them up.
         let mut candidates = None;
@@ -387,7 +395,8 @@ impl Worker<'_, '_> {
         };
         // Events are looked at where they were parsed: moving them would
         // copy a few hundred bytes each time.
-        match &Event::parse_with(json, &mut wants_actor) {
+        let parsed = Event::parse_in(json, &mut wants_actor, room);
+        match &parsed {
             Ok(Parsed::Event(ev)) => self.event(ev, at, candidates),
             Ok(Parsed::Page(items)) => {
                 for (i, item) in items.iter().enumerate() {
@@ -405,6 +414,9 @@ impl Worker<'_, '_> {
                 }
             }
             Err(e) => self.out.bad.push((line, event_message(e))),
+        }
+        if let Ok(Parsed::Event(ev)) = parsed {
+            ev.recycle(room);
         }
     }
 

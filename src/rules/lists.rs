@@ -9,7 +9,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use ipnet::IpNet;
 use rustc_hash::FxHashSet;
 
-use super::text::{self, lower};
+use super::text;
 
 /// One compiled list.
 #[derive(Debug, Default)]
@@ -59,7 +59,7 @@ impl NamedList {
         {
             return true;
         }
-        !self.texts.is_empty() && self.texts.contains(lower(value).as_ref())
+        !self.texts.is_empty() && text::with_lower(value, |v| self.texts.contains(v))
     }
 }
 
@@ -111,5 +111,17 @@ mod tests {
         assert!(list.contains("alice@example.COM"));
         assert!(list.contains("bob@partner.io"));
         assert!(!list.contains("eve@evil.io"));
+    }
+
+    #[test]
+    fn texts_match_whatever_the_case() {
+        let long = "a".repeat(80);
+        let list = NamedList::compile(&["us".into(), "Ünïcode".into(), long.clone()]).unwrap();
+        for yes in ["US", "us", "Us", "üNÏCODE", &long.to_uppercase()] {
+            assert!(list.contains(yes), "{yes}");
+        }
+        for no in ["uk", "u", "", &"A".repeat(81)] {
+            assert!(!list.contains(no), "{no}");
+        }
     }
 }

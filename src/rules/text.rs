@@ -16,6 +16,21 @@ pub fn lower(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Calls `f` with `s` lower-cased; short ASCII text is folded on the stack,
+/// without allocating.
+pub fn with_lower<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    match buf.get_mut(..s.len()) {
+        Some(out) if s.is_ascii() => {
+            for (o, b) in out.iter_mut().zip(s.bytes()) {
+                *o = b.to_ascii_lowercase();
+            }
+            f(std::str::from_utf8(out).expect("ASCII"))
+        }
+        _ => f(&lower(s)),
+    }
+}
+
 /// A glob as rules mean it: case-insensitive, `*` crosses dots and slashes.
 pub fn glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern)
