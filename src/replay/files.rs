@@ -137,8 +137,6 @@ struct ChunkResult {
     document: bool,
     lines: u64,
     events: u64,
-    /// The chunk's size in bytes.
-    bytes: u64,
     /// The ids of the chunk's events, back to back, with `(start, end, hash)`;
     /// an event's number is its chunk's index and its position here.
     ids: String,
@@ -224,7 +222,6 @@ fn work(
             index: chunk.index,
             file: chunk.file,
             document: chunk.document,
-            bytes: chunk.data.len() as u64,
             ids: String::with_capacity(chunk.data.len() / 16),
             id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
@@ -675,8 +672,6 @@ struct Ordered<'r, 'i> {
     ids: ChunkIds<'i>,
     /// Which id hashes were read, roughly (see [`SeenIds`]).
     seen: SeenIds,
-    /// The size of the plain files among the inputs.
-    input_bytes: u64,
     events: u64,
     duplicates: u64,
     bad_lines: Vec<BadLine>,
@@ -703,16 +698,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 inputs,
                 chunks: Vec::new(),
             },
-            seen: SeenIds::default(),
-            input_bytes: inputs
-                .iter()
-                .filter(|i| !i.is_gzip())
-                .filter_map(|i| match i {
-                    Input::Path(p) => std::fs::metadata(p).ok().filter(|m| m.is_file()),
-                    Input::Stdin => None,
-                })
-                .map(|m| m.len())
-                .sum(),
+            seen: SeenIds::new(),
             events: 0,
             duplicates: 0,
             bad_lines: Vec::new(),
@@ -749,17 +735,8 @@ impl<'r, 'i> Ordered<'r, 'i> {
         }
         self.lines_before += r.lines;
 
-        let index = r.index;
-        if index == 0 {
-            // Sized once for the whole input, judged by the first chunk.
-            let per_byte = r.id_spans.len() as f64 / r.bytes.max(1) as f64;
-            self.seen
-                .expect((per_byte * self.input_bytes as f64 * 1.1) as u64);
-        }
         self.events += r.id_spans.len() as u64;
-        for (pos, &(_, _, hash)) in r.id_spans.iter().enumerate() {
-            self.seen.mark(hash, index << 32 | pos as u64);
-        }
+        self.seen.mark_chunk(r.index, &r.id_spans);
         self.ids.chunks.push(ChunkText {
             ids: r.ids,
             spans: r.id_spans,
@@ -886,7 +863,6 @@ impl<'r, 'i> Ordered<'r, 'i> {
 /// The id hashes read so far, one bit each in a table that stays in cache,
 /// and the events whose bit was already set: only those can repeat an
 /// earlier id, and they are checked exactly at the end.
-#[derive(Default)]
 struct SeenIds {
     bits: Vec<u64>,
     /// log2 of the number of bits.
@@ -896,24 +872,29 @@ struct SeenIds {
 }
 
 impl SeenIds {
-    /// At most 2^28 bits (32 MiB); past 16 million ids, more of them are
-    /// checked at the end, still exactly.
+    /// The table starts at 2^16 bits and doubles whenever it holds more
+    /// than one id per 16 bits, up to 2^28 bits (32 MiB); past 16 million
+    /// ids, more of them are checked at the end, still exactly.
+    const FIRST_ORDER: u32 = 16;
     const MAX_ORDER: u32 = 28;
 
-    /// Sizes the table for about `events` ids.
-    fn expect(&mut self, events: u64) {
-        let order = (events.max(1 << 12) * 16)
-            .next_power_of_two()
-            .trailing_zeros();
-        self.order = order.min(Self::MAX_ORDER);
-        self.bits = vec![0; 1 << (self.order - 6)];
-        self.marked = 0;
+    fn new() -> Self {
+        SeenIds {
+            bits: vec![0; 1 << (Self::FIRST_ORDER - 6)],
+            order: Self::FIRST_ORDER,
+            marked: 0,
+            suspects: Vec::new(),
+        }
+    }
+
+    /// Marks the ids of chunk `index` (see [`IdSpans`]).
+    fn mark_chunk(&mut self, index: u64, spans: &IdSpans) {
+        for (pos, &(_, _, hash)) in spans.iter().enumerate() {
+            self.mark(hash, event_number(index, pos));
+        }
     }
 
     fn mark(&mut self, hash: u64, seq: u64) {
-        if self.bits.is_empty() {
-            self.expect(0);
-        }
         let bit = hash >> (64 - self.order);
         let word = &mut self.bits[(bit >> 6) as usize];
         let mask = 1 << (bit & 63);
@@ -924,22 +905,19 @@ impl SeenIds {
         self.marked += 1;
     }
 
-    /// More ids than the table was sized for.
+    /// More ids than the table is meant to hold.
     fn is_full(&self) -> bool {
         self.order < Self::MAX_ORDER && self.marked << 4 > 1 << self.order
     }
 
     /// Doubles the table and marks every id read so far again.
     fn grow(&mut self, ids: &ChunkIds<'_>) {
-        let order = self.order + 1;
-        self.bits = vec![0; 1 << (order - 6)];
-        self.order = order;
+        self.order += 1;
+        self.bits = vec![0; 1 << (self.order - 6)];
         self.marked = 0;
         self.suspects.clear();
         for (index, chunk) in ids.chunks.iter().enumerate() {
-            for (pos, &(_, _, hash)) in chunk.spans.iter().enumerate() {
-                self.mark(hash, (index as u64) << 32 | pos as u64);
-            }
+            self.mark_chunk(index as u64, &chunk.spans);
         }
     }
 
@@ -950,13 +928,11 @@ impl SeenIds {
         if self.suspects.is_empty() {
             return dups;
         }
-        let hash_of =
-            |seq: u64| ids.chunks[(seq >> 32) as usize].spans[(seq & 0xffff_ffff) as usize].2;
-        let hashes: FxHashSet<u64> = self.suspects.iter().map(|&s| hash_of(s)).collect();
+        let hashes: FxHashSet<u64> = self.suspects.iter().map(|&s| ids.span(s).2).collect();
         let mut first: FxHashSet<&str> = FxHashSet::default();
         for (index, chunk) in ids.chunks.iter().enumerate() {
             for (pos, &(_, _, hash)) in chunk.spans.iter().enumerate() {
-                let seq = (index as u64) << 32 | pos as u64;
+                let seq = event_number(index as u64, pos);
                 if hashes.contains(&hash) && !first.insert(ids.id(seq)) {
                     dups.insert(seq);
                 }
@@ -964,6 +940,12 @@ impl SeenIds {
         }
         dups
     }
+}
+
+/// An event's number: its chunk's index in the high half, its position in
+/// the chunk in the low half.
+fn event_number(index: u64, pos: usize) -> u64 {
+    index << 32 | pos as u64
 }
 
 /// Each event's id as `(start, end, hash)` in its chunk's id text.
@@ -984,11 +966,17 @@ struct ChunkText {
     keys: String,
 }
 
+impl ChunkIds<'_> {
+    /// Where event number `event`'s id is, and its hash.
+    fn span(&self, event: u64) -> (u32, u32, u64) {
+        self.chunks[(event >> 32) as usize].spans[(event & 0xffff_ffff) as usize]
+    }
+}
+
 impl EventSource for ChunkIds<'_> {
     fn id(&self, event: u64) -> &str {
-        let chunk = &self.chunks[(event >> 32) as usize];
-        let (a, b, _) = chunk.spans[(event & 0xffff_ffff) as usize];
-        &chunk.ids[a as usize..b as usize]
+        let (a, b, _) = self.span(event);
+        &self.chunks[(event >> 32) as usize].ids[a as usize..b as usize]
     }
 
     fn key(&self, event: u64, key: Key) -> &str {
@@ -1062,11 +1050,9 @@ mod tests {
         want.insert(3u64 << 32 | chunks[3].len() as u64);
         chunks[3].push((&colliding[5], 42));
         let ids = chunk_ids(&chunks);
-        let mut seen = SeenIds::default();
+        let mut seen = SeenIds::new();
         for (index, chunk) in ids.chunks.iter().enumerate() {
-            for (pos, &(_, _, h)) in chunk.spans.iter().enumerate() {
-                seen.mark(h, (index as u64) << 32 | pos as u64);
-            }
+            seen.mark_chunk(index as u64, &chunk.spans);
             if seen.is_full() {
                 seen.grow(&ids);
             }
