@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use auditwatch::cli::rules_doc::replace_section;
 use auditwatch::config::RuleConfig;
-use auditwatch::replay::files::{self, Input, Report};
+use auditwatch::replay::{self as files, Input, Report};
 use auditwatch::rules::RuleSet;
 use auditwatch_gen::{Incident, Options, generate};
 
@@ -135,7 +135,7 @@ impl Run {
 
 fn render(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
     let days = f64::from(DAYS);
-    let alerts = &benign.report.replayed.alerts;
+    let alerts = &benign.report.evaluation.alerts;
     let per_day = alerts.len() as f64 / days;
     let mut out = String::new();
 
@@ -154,7 +154,7 @@ fn render(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
     );
 
     let mut by_rule: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for s in &benign.report.replayed.stats {
+    for s in &benign.report.evaluation.stats {
         if s.alerts > 0 {
             by_rule.insert(&s.id, (s.alerts, s.suppressed));
         }
@@ -187,7 +187,7 @@ fn render(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
     }
 
     let _ = writeln!(out, "### Incidents\n");
-    let attacked_alerts = &attacked.report.replayed.alerts;
+    let attacked_alerts = &attacked.report.evaluation.alerts;
     let incident_ids: HashSet<&str> = attacked
         .incidents
         .iter()

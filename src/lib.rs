@@ -6,10 +6,10 @@
 //! The modules follow the data flow:
 //!
 //! - [`event`]: the audit log object as rules see it, field paths.
-//! - [`rules`]: loading and compiling rule files, matching, scripts,
-//!   thresholds and suppression, inline tests.
-//! - [`replay`]: ordered, de-duplicated evaluation of batches and of event
-//!   files (what `rulecheck` runs).
+//! - [`rules`]: loading rule files and compiling everything in them once.
+//! - [`engine`]: evaluation of ordered batches against threshold and
+//!   suppression state that persists across batches; inline tests.
+//! - [`replay`]: `rulecheck`'s parallel path over event files.
 //! - [`alert`]: what a rule raises.
 //! - [`config`]: the config file.
 //! - [`time`]: durations and points in time as users write them.
@@ -18,6 +18,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod event;
 pub mod replay;
 pub mod rules;

@@ -9,10 +9,10 @@ use clap::ValueEnum;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::alert::Alert;
+use crate::engine::{RuleStats, testcase};
 use crate::event::format_time;
-use crate::replay::RuleStats;
-use crate::replay::files::{self, Input, Report};
-use crate::rules::{RuleSet, testcase};
+use crate::replay::{self as files, Input, Report};
+use crate::rules::RuleSet;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -149,7 +149,7 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     }
     print_summary(&report, elapsed);
     Ok(
-        if args.fail_on_alert && !report.replayed.alerts.is_empty() {
+        if args.fail_on_alert && !report.evaluation.alerts.is_empty() {
             EXIT_FAILED
         } else {
             EXIT_OK
@@ -229,7 +229,7 @@ fn report_problems(rules: &RuleSet, report: &Report) {
         );
     }
     let mut per_rule = vec![0usize; rules.len()];
-    for e in &report.replayed.errors {
+    for e in &report.evaluation.errors {
         per_rule[e.rule] += 1;
         if per_rule[e.rule] <= 3 {
             eprintln!(
@@ -254,7 +254,7 @@ fn report_problems(rules: &RuleSet, report: &Report) {
 fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let alerts = &report.replayed.alerts;
+    let alerts = &report.evaluation.alerts;
     match format {
         Format::Jsonl => {
             for a in alerts {
@@ -272,7 +272,7 @@ fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
             }
             let doc = Doc {
                 alerts,
-                rules: &report.replayed.stats,
+                rules: &report.evaluation.stats,
                 events: report.events,
                 bad_lines: report.bad_lines.len(),
             };
@@ -332,7 +332,7 @@ fn write_table<const N: usize>(
 
 /// The per-rule summary, on stderr.
 fn print_summary(report: &Report, elapsed: std::time::Duration) {
-    let stats = &report.replayed.stats;
+    let stats = &report.evaluation.stats;
     let rows: Vec<[String; 5]> = stats
         .iter()
         .filter(|s| s.matched + s.errors > 0)
@@ -363,7 +363,7 @@ fn print_summary(report: &Report, elapsed: std::time::Duration) {
         report.bad_lines.len(),
         stats.len(),
         quiet,
-        report.replayed.alerts.len(),
+        report.evaluation.alerts.len(),
         secs,
         report.events as f64 / secs,
         peak_memory()

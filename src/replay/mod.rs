@@ -1,162 +1,155 @@
-//! Replaying events through rules: the ordered, de-duplicated evaluation that
-//! `rulecheck`, inline tests and the watcher share, so that they all agree.
+//! `rulecheck`'s parallel path over event files: JSON Lines, JSON arrays
+//! and saved list pages, plain or gzip, parsed on several threads, then
+//! evaluated in event-time order by the engine's ordered half.
 //!
-//! A batch is evaluated in two steps. Matching is stateless and can run in
-//! any order (in parallel over a file); its [`Hit`]s are then sorted by
-//! `(effective_at, event id, rule)` and fed to [`RuleState`] in that order.
+//! A reader thread cuts each input into chunks of whole lines (`input`:
+//! mapped from plain files, read from pipes and compressed input); parser
+//! threads parse them and run the stateless half of every rule, keeping
+//! only the hits (`parse`); the calling thread restores read order for line
+//! numbers and de-duplication and applies thresholds and suppression in
+//! time order (`ordered`, with `seen` for repeated ids and `ids` for the
+//! ids and key text the hits point into). Chunks are dropped as soon as
+//! they are parsed, so memory stays bounded by the hits and the ids, not by
+//! the input.
 
-pub mod files;
+mod ids;
+mod input;
+mod ordered;
+mod parse;
+mod seen;
 
-use rustc_hash::FxHashSet;
-use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc;
 
-use crate::alert::Alert;
-use crate::event::Event;
-use crate::rules::{EvalError, EventSource, Hit, Key, Location, Outcome, RuleSet, RuleState};
+use crate::engine::Evaluation;
+use crate::rules::RuleSet;
+use input::{Chunk, read_inputs};
+use ordered::Ordered;
+use parse::{ChunkResult, work};
 
-/// Per-rule counts of one replay.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleStats {
-    pub id: String,
-    /// Events that passed the rule's match, condition and script.
-    pub matched: u64,
-    /// Alerts that went out.
-    pub alerts: u64,
-    /// Alerts quieted by `suppress`.
-    pub suppressed: u64,
-    /// Events on which the rule failed.
-    pub errors: u64,
+/// Where events come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
 }
 
-/// The stateless results of a batch of events, before ordering.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub hits: Vec<Hit>,
-    pub errors: Vec<EvalError>,
-}
-
-/// What a batch raised.
-#[derive(Debug, Default)]
-pub struct Replayed {
-    pub alerts: Vec<Alert>,
-    pub stats: Vec<RuleStats>,
-    pub errors: Vec<EvalError>,
-}
-
-/// Sorts events by `(effective_at, id)` and drops every event whose id was
-/// already read (the first one read wins).
-pub fn order_and_dedupe(events: &mut Vec<Event<'_>>) {
-    let mut seen = FxHashSet::default();
-    let mut keep: Vec<bool> = events
-        .iter()
-        .map(|e| seen.insert(e.id().to_owned()))
-        .collect();
-    let mut i = 0;
-    events.retain(|_| {
-        i += 1;
-        std::mem::take(&mut keep[i - 1])
-    });
-    events.sort_by(|a, b| (a.effective_at(), a.id()).cmp(&(b.effective_at(), b.id())));
-}
-
-/// Events in memory, numbered by their position, with the key text of
-/// their hits (see [`crate::rules::Scratch::keys`]).
-pub struct Events<'e, 'a> {
-    pub events: &'e [Event<'a>],
-    pub keys: &'e str,
-}
-
-impl EventSource for Events<'_, '_> {
-    fn id(&self, event: u64) -> &str {
-        self.events[event as usize].id()
-    }
-
-    fn key(&self, _: u64, key: Key) -> &str {
-        key.text(self.keys)
-    }
-
-    fn read(&self, _: &Location) -> Option<String> {
-        None
-    }
-}
-
-impl Batch {
-    /// Orders the hits by event time and applies threshold and suppression.
-    pub fn finish(
-        mut self,
-        rules: &RuleSet,
-        state: &mut RuleState,
-        events: &dyn EventSource,
-    ) -> Replayed {
-        self.hits.sort_by(|a, b| hit_order(a, b, events));
-        let mut tally = Tally::new(rules);
-        for hit in &self.hits {
-            tally.apply(rules, state, hit, events);
-        }
-        tally.finish(self.errors)
-    }
-}
-
-/// The order in which hits reach the rule state: event time, then event id
-/// (ties), then rule order.
-pub fn hit_order(a: &Hit, b: &Hit, events: &dyn EventSource) -> std::cmp::Ordering {
-    a.effective_at
-        .cmp(&b.effective_at)
-        .then_with(|| events.id(a.event).cmp(events.id(b.event)))
-        .then(a.rule.cmp(&b.rule))
-}
-
-/// Alerts and per-rule counts of ordered hits.
-pub struct Tally {
-    alerts: Vec<Alert>,
-    stats: Vec<RuleStats>,
-}
-
-impl Tally {
-    pub fn new(rules: &RuleSet) -> Tally {
-        let stats = rules
-            .rules()
-            .iter()
-            .map(|r| RuleStats {
-                id: r.id.clone(),
-                ..RuleStats::default()
-            })
-            .collect();
-        Tally {
-            alerts: Vec::new(),
-            stats,
+impl Input {
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".into(),
         }
     }
 
-    /// Feeds one hit, in order, to the rule state.
-    pub fn apply(
-        &mut self,
-        rules: &RuleSet,
-        state: &mut RuleState,
-        hit: &Hit,
-        events: &dyn EventSource,
-    ) {
-        let s = &mut self.stats[hit.rule];
-        s.matched += 1;
-        match state.apply(rules, hit, events) {
-            Outcome::Counted => {}
-            Outcome::Suppressed => s.suppressed += 1,
-            Outcome::Alert(a) => {
-                s.alerts += 1;
-                self.alerts.push(a);
+    fn is_gzip(&self) -> bool {
+        matches!(self, Input::Path(p) if p.extension().is_some_and(|x| x == "gz"))
+    }
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only events at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Only events before this time (Unix seconds).
+    pub until: Option<i64>,
+    /// Parsing threads.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            since: None,
+            until: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// An input line that is not an audit log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+/// The result of a replay.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub evaluation: Evaluation,
+    /// Distinct events evaluated.
+    pub events: u64,
+    /// Events skipped because their id was read before.
+    pub duplicates: u64,
+    pub bad_lines: Vec<BadLine>,
+}
+
+/// An input that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {source}")]
+pub struct ReadError {
+    pub name: String,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Replays `inputs` through `rules`. `progress` is called now and then with
+/// the number of events read so far.
+pub fn replay(
+    rules: &RuleSet,
+    inputs: &[Input],
+    opts: &Options,
+    progress: &dyn Fn(u64),
+) -> Result<Report, ReadError> {
+    let threads = opts.threads.max(1);
+    let started = std::time::Instant::now();
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let mut ordered = Ordered::new(rules, inputs);
+    let read = std::thread::scope(|s| {
+        let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
+        // Parsed chunks' buffers go back to the reader, so that memory is
+        // reused instead of being faulted in afresh for every chunk.
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let reader = spawn("read")
+            .spawn_scoped(s, move || read_inputs(inputs, chunk_tx, free_rx))
+            .expect("spawn the reader thread");
+        for _ in 0..threads {
+            let (rx, tx, free) = (&chunk_rx, res_tx.clone(), free_tx.clone());
+            spawn("parse")
+                .spawn_scoped(s, move || work(rules, opts, rx, tx, free))
+                .expect("spawn a parser thread");
+        }
+        drop(free_tx);
+        drop(res_tx);
+        // Chunks finish in any order; they are taken in read order, and their
+        // matches go to the rule state while later chunks are still parsed.
+        let mut waiting: BTreeMap<usize, ChunkResult> = BTreeMap::new();
+        let mut events = 0;
+        for r in res_rx {
+            events += r.events;
+            progress(events);
+            waiting.insert(r.index, r);
+            while let Some(r) = waiting.remove(&ordered.next_chunk()) {
+                ordered.release(r);
             }
         }
-    }
-
-    /// Adds the evaluation errors and closes the tally.
-    pub fn finish(mut self, errors: Vec<EvalError>) -> Replayed {
-        for e in &errors {
-            self.stats[e.rule].errors += 1;
-        }
-        Replayed {
-            alerts: self.alerts,
-            stats: self.stats,
-            errors,
-        }
-    }
+        reader.join().expect("reader thread panicked")
+    });
+    read?;
+    let parsed = started.elapsed();
+    let report = ordered.finish();
+    tracing::debug!(
+        parse_ms = parsed.as_millis() as u64,
+        ordered_ms = (started.elapsed() - parsed).as_millis() as u64,
+        "replay phases"
+    );
+    Ok(report)
 }

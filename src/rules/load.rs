@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde_saphyr::{Location, Spanned};
 
+use super::TestCase;
 use super::matcher::Matcher;
 use super::raw::{RawRule, RawTest};
 use super::script::{ScriptEngine, SyntaxError, ViewNeeds};
 use super::summary::Templates;
-use super::testcase::TestCase;
 use super::{Environment, Rule, RuleSet, Severity, Suppress, Threshold};
 use crate::event::FieldPath;
 
@@ -312,6 +312,7 @@ fn compile(
         .matches
         .as_ref()
         .map(|m| Matcher::compile(&m.value, &env.lists, p));
+    let mut script_text = None;
     let script = match (&raw.condition, &raw.script) {
         (Some(_), Some(s)) => {
             p.at(
@@ -324,7 +325,12 @@ fn compile(
             view_needs.add(&c.value);
             compile_condition(c, engine, env, p)
         }
-        (None, Some(s)) => compile_script_file(s, file, engine, env, view_needs, p),
+        (None, Some(s)) => {
+            compile_script_file(s, file, engine, env, view_needs, p).map(|(script, text)| {
+                script_text = Some(text);
+                script
+            })
+        }
         (None, None) => None,
     };
     let threshold = raw.threshold.as_ref().and_then(|t| {
@@ -376,6 +382,7 @@ fn compile(
         file: file.to_owned(),
         line: raw.id.referenced.line() + p.line_offset,
         column: raw.id.referenced.column(),
+        fingerprint: super::fingerprint::of(p.doc, script_text.as_deref()),
         threshold,
         suppress,
         tests,
@@ -425,7 +432,7 @@ fn compile_script_file(
     env: &Environment,
     view_needs: &mut ViewNeeds,
     p: &mut Problems<'_>,
-) -> Option<super::Script> {
+) -> Option<(super::Script, String)> {
     let path = rule_file.parent().unwrap_or(Path::new(".")).join(&s.value);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -444,7 +451,7 @@ fn compile_script_file(
         p.in_file(&path, None, None, msg);
     }
     match engine.compile_script(&text) {
-        Ok(script) => Some(script),
+        Ok(script) => Some((script, text)),
         Err(SyntaxError {
             line,
             column,

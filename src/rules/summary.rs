@@ -29,17 +29,6 @@ pub enum SummaryContext {
     Text(String),
     /// The value of each of the template's paths (`None`: missing).
     Values(Box<[Option<Value>]>),
-    /// Not taken: the event is read again from its input if an alert needs it.
-    At(Location),
-}
-
-/// Where an event's text lies in a re-readable input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// The input's index in its replay.
-    pub input: u32,
-    pub offset: u64,
-    pub len: u32,
 }
 
 impl Templates {
@@ -116,7 +105,7 @@ impl Templates {
         let (Some(name), SummaryContext::Values(values)) = (&summary.template, ctx) else {
             return match ctx {
                 SummaryContext::Text(t) => t.clone(),
-                SummaryContext::Values(_) | SummaryContext::At(_) => String::new(),
+                SummaryContext::Values(_) => String::new(),
             };
         };
         let mut root = serde_json::Map::new();

@@ -1,23 +1,9 @@
-//! Inline rule tests (`tests:` in a rule): each case's events run through the
-//! rule alone, with threshold and suppression, exactly as a replay would.
+//! Running inline rule tests: each case's events go through its rule alone,
+//! with threshold and suppression, by the same call as any other batch.
 
-use std::sync::Arc;
-
-use super::{RuleSet, RuleState, Severity};
+use super::{Batch, Evaluator, RuleState};
 use crate::event::Event;
-use crate::replay::{Batch, Events, order_and_dedupe};
-
-/// One inline test case.
-#[derive(Debug, Clone)]
-pub struct TestCase {
-    pub name: String,
-    /// Position among the rule's cases (0-based).
-    pub index: usize,
-    pub events: Vec<Arc<serde_json::Value>>,
-    pub expect: Option<bool>,
-    pub expect_alerts: Option<usize>,
-    pub expect_severity: Option<Severity>,
-}
+use crate::rules::{RuleSet, TestCase};
 
 /// The outcome of one case.
 #[derive(Debug, Clone)]
@@ -27,18 +13,6 @@ pub struct CaseResult {
     pub passed: bool,
     /// What went wrong, for a failed case.
     pub detail: String,
-}
-
-impl TestCase {
-    /// True when the case expects at least one alert.
-    pub fn expects_alert(&self) -> bool {
-        self.expect == Some(true) || self.expect_alerts.is_some_and(|n| n > 0)
-    }
-
-    /// True when the case expects no alert.
-    pub fn expects_quiet(&self) -> bool {
-        self.expect == Some(false) || self.expect_alerts == Some(0)
-    }
 }
 
 /// Runs every case of rule `rule` of the set.
@@ -78,32 +52,15 @@ fn run_case(rules: &RuleSet, rule: usize, case: &TestCase) -> CaseResult {
             Err(e) => return result(false, format!("event {}: {e}", i + 1)),
         }
     }
-    order_and_dedupe(&mut events);
-    let mut batch = Batch::default();
-    let mut scratch = super::Scratch::default();
-    for (seq, ev) in events.iter().enumerate() {
-        let mut view = None;
-        let found = super::Found {
-            type_checked: false,
-            seq: seq as u64,
-            at: None,
-            view: &mut view,
-            scratch: &mut scratch,
-        };
-        rules.check_rule(rule, ev, found, &mut batch.hits, &mut batch.errors);
-    }
-    if let Some(err) = batch.errors.first() {
+    let batch = Batch::new(events);
+    let evaluation = Evaluator::for_rule(rules, rule).evaluate(&batch, &mut RuleState::new());
+    if let Some(err) = evaluation.errors.first() {
         return result(
             false,
             format!("evaluation error on {}: {}", err.event_id, err.message),
         );
     }
-    let mut state = RuleState::new();
-    let source = Events {
-        events: &events,
-        keys: scratch.keys(),
-    };
-    let alerts = batch.finish(rules, &mut state, &source).alerts;
+    let alerts = evaluation.alerts;
     let n = alerts.len();
     let mut problems = Vec::new();
     if let Some(want) = case.expect

@@ -1,0 +1,261 @@
+//! The stateless half of evaluation: which rules an event passes (match,
+//! condition, script), and the [`Hit`] each one leaves for the ordered half.
+//!
+//! A [`Checker`] belongs to one thread. It may see events in any order, so
+//! `rulecheck` runs one per parser thread; everything a hit needs later
+//! (threshold group, distinct value, suppression key, summary values) is
+//! taken here, so that the event itself can be dropped.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::{EvalError, EventNo};
+use crate::event::{Event, FieldPath, FieldValue};
+use crate::rules::{RuleSet, SummaryContext};
+
+/// One event that passed one rule, with what its threshold, suppression
+/// and summary need.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    /// Index of the rule in its [`RuleSet`].
+    pub rule: usize,
+    pub event: EventNo,
+    pub effective_at: i64,
+    pub group: Option<Key>,
+    pub distinct: Option<Key>,
+    pub suppress_key: Option<Key>,
+    pub context: Context,
+}
+
+/// What a hit's summary will be rendered from.
+#[derive(Debug, Clone)]
+pub(crate) enum Context {
+    /// Taken from the event at match time.
+    Taken(SummaryContext),
+    /// Not taken: the event is read again from its input if an alert needs it.
+    At(Location),
+}
+
+/// Where an event's text lies in an input that can be read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    /// The input's index in its replay.
+    pub input: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A threshold group, distinct value or suppression key of a hit: where its
+/// text is in the key text of the checker that made it (see
+/// [`Checker::take`]). Each text is stored once per batch, however many
+/// hits share it, and hits hold no shared pointers, so the thread that
+/// orders them never touches memory that a parser thread still writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    start: u32,
+    end: u32,
+}
+
+impl Key {
+    /// The key's text in its batch's key text.
+    pub fn text(self, keys: &str) -> &str {
+        &keys[self.start as usize..self.end as usize]
+    }
+}
+
+/// What a checker found since it was last emptied.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub hits: Vec<Hit>,
+    pub errors: Vec<(EventNo, EvalError)>,
+    /// The text the hits' keys point into.
+    pub keys: String,
+}
+
+/// Runs the stateless half of the rules on events, one thread's worth.
+pub(crate) struct Checker<'r> {
+    rules: &'r RuleSet,
+    /// Only this rule (inline tests), else every enabled rule.
+    only: Option<usize>,
+    /// The rules that may match each event type, computed once per type.
+    by_type: FxHashMap<Box<str>, Arc<[u32]>>,
+    found: Found,
+    /// Key text hash → the first key with that hash.
+    spans: FxHashMap<u64, Key>,
+}
+
+impl<'r> Checker<'r> {
+    pub fn new(rules: &'r RuleSet) -> Checker<'r> {
+        Checker {
+            rules,
+            only: None,
+            by_type: FxHashMap::default(),
+            found: Found::default(),
+            spans: FxHashMap::default(),
+        }
+    }
+
+    /// A checker of rule `rule` alone, whatever its type filter and
+    /// `enabled` say (inline tests).
+    pub fn for_rule(rules: &'r RuleSet, rule: usize) -> Checker<'r> {
+        Checker {
+            only: Some(rule),
+            ..Checker::new(rules)
+        }
+    }
+
+    pub fn rules(&self) -> &'r RuleSet {
+        self.rules
+    }
+
+    /// The enabled rules that may match events of type `ty`.
+    pub fn candidates(&mut self, ty: &str) -> Arc<[u32]> {
+        if let Some(c) = self.by_type.get(ty) {
+            return c.clone();
+        }
+        let c: Arc<[u32]> = match self.only {
+            Some(i) => Arc::from([i as u32]),
+            None => self
+                .rules
+                .rules()
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.enabled && r.may_match_type(ty))
+                .map(|(i, _)| i as u32)
+                .collect(),
+        };
+        self.by_type.insert(ty.into(), c.clone());
+        c
+    }
+
+    /// Checks `event`, number `no` of its batch, against the rules that may
+    /// match it (`candidates`, when already looked up for its type). With
+    /// `at`, summaries are taken later by reading the event again there.
+    pub fn check(
+        &mut self,
+        event: &Event<'_>,
+        no: EventNo,
+        at: Option<Location>,
+        candidates: Option<Arc<[u32]>>,
+    ) {
+        let candidates = candidates.unwrap_or_else(|| self.candidates(event.kind()));
+        // A type index only exists for a whole rule set.
+        let type_checked = self.only.is_none();
+        let mut view = None;
+        for &i in candidates.iter() {
+            let i = i as usize;
+            match self.rules.passes(i, event, type_checked, &mut view) {
+                Ok(true) => {
+                    let hit = self.hit(i, event, no, at);
+                    self.found.hits.push(hit);
+                }
+                Ok(false) => {}
+                Err(message) => self.found.errors.push((
+                    no,
+                    EvalError {
+                        rule: i,
+                        event_id: event.id().to_owned(),
+                        message,
+                    },
+                )),
+            }
+        }
+    }
+
+    /// Hands over what was found since the last call and starts afresh.
+    pub fn take(&mut self) -> Found {
+        self.spans.clear();
+        std::mem::take(&mut self.found)
+    }
+
+    fn hit(&mut self, index: usize, event: &Event<'_>, no: EventNo, at: Option<Location>) -> Hit {
+        let rule = &self.rules.rules()[index];
+        let threshold = rule.threshold.as_ref();
+        let group = threshold.map(|t| self.key(&t.group_by, event));
+        let distinct = threshold
+            .and_then(|t| t.distinct.as_ref())
+            .and_then(|p| self.value(p, event));
+        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, threshold) {
+            // The same paths make the same key: share it.
+            (Some(g), Some(t)) if same_paths(&t.group_by, &s.key) => *g,
+            _ => self.key(&s.key, event),
+        });
+        Hit {
+            rule: index,
+            event: no,
+            effective_at: event.effective_at(),
+            group,
+            distinct,
+            suppress_key,
+            context: match at {
+                Some(at) => Context::At(at),
+                None => Context::Taken(rule.summary_context(event)),
+            },
+        }
+    }
+
+    /// The key made of the values of `paths`, where a missing value is a
+    /// value of its own.
+    fn key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
+        let start = self.found.keys.len();
+        for (i, p) in paths.iter().enumerate() {
+            if i > 0 {
+                self.found.keys.push('\u{1f}');
+            }
+            if !write_text(p, event, &mut self.found.keys) {
+                self.found.keys.push('\u{0}');
+            }
+        }
+        self.intern(start)
+    }
+
+    /// The text of one path's value, when it has one.
+    fn value(&mut self, path: &FieldPath, event: &Event<'_>) -> Option<Key> {
+        let start = self.found.keys.len();
+        write_text(path, event, &mut self.found.keys).then(|| self.intern(start))
+    }
+
+    /// Closes the key just written at `start`; a text already stored since
+    /// the last [`Checker::take`] is shared instead.
+    fn intern(&mut self, start: usize) -> Key {
+        use std::hash::BuildHasher;
+        let keys = &mut self.found.keys;
+        let hash = rustc_hash::FxBuildHasher.hash_one(&keys[start..]);
+        if let Some(&k) = self.spans.get(&hash)
+            && k.text(keys) == &keys[start..]
+        {
+            keys.truncate(start);
+            return k;
+        }
+        let k = Key {
+            start: start as u32,
+            end: keys.len() as u32,
+        };
+        self.spans.entry(hash).or_insert(k);
+        k
+    }
+}
+
+fn same_paths(a: &[FieldPath], b: &[FieldPath]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
+}
+
+/// Writes the text of a path's value (arrays and objects as their JSON);
+/// false when the value is missing.
+fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) -> bool {
+    use std::fmt::Write;
+    match path.resolve(event) {
+        FieldValue::Missing => return false,
+        FieldValue::Text(s) => out.push_str(s),
+        FieldValue::Owned(s) => out.push_str(&s),
+        FieldValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        FieldValue::Json(serde_json::Value::String(s)) => out.push_str(s),
+        FieldValue::Json(v) => {
+            let _ = write!(out, "{v}");
+        }
+    }
+    true
+}

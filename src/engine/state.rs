@@ -1,0 +1,305 @@
+//! Threshold and suppression state, on event time: the only part of rule
+//! evaluation that depends on the order of events, kept in one object that
+//! outlives batches and, saved and restored, processes.
+//!
+//! Every entry holds the event id it stands for, so the state resolves to
+//! ids without the batch that produced it. Each rule's part is tagged with
+//! the rule's id and fingerprint; bound to a changed rule set, the state
+//! keeps the parts of rules whose id and logic are unchanged.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::RuleSet;
+
+/// The version of the saved form; [`RuleState::restore`] refuses others.
+pub const STATE_VERSION: u32 = 1;
+
+/// Threshold groups and suppression keys of every rule of a rule set.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RuleState {
+    version: u32,
+    /// One part per rule of the rule set the state is bound to, in its order.
+    rules: Vec<PerRule>,
+    /// How long past its window a group or key is kept, for events that
+    /// arrive late (the watcher's lookback).
+    #[serde(skip)]
+    late: i64,
+    #[serde(skip)]
+    since_prune: u32,
+    /// Distinct values held by threshold entries, stored once.
+    #[serde(skip)]
+    values: FxHashSet<Arc<str>>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PerRule {
+    id: String,
+    fingerprint: String,
+    groups: FxHashMap<Box<str>, VecDeque<Entry>>,
+    suppress: FxHashMap<Box<str>, Quiet>,
+}
+
+/// One match counted by a threshold.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    at: i64,
+    id: Box<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    distinct: Option<Arc<str>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Quiet {
+    last_sent: i64,
+    pending: u64,
+}
+
+/// One event that passed a rule, as the state sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Match<'a> {
+    pub rule: usize,
+    pub at: i64,
+    pub event_id: &'a str,
+    pub group: &'a str,
+    pub distinct: Option<&'a str>,
+    pub suppress_key: &'a str,
+}
+
+/// What one match led to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Counted towards a threshold that has not fired.
+    Counted,
+    /// Raised an alert that `suppress` quieted.
+    Suppressed,
+    /// Raised an alert that goes out.
+    Fired {
+        /// Every contributing event, oldest first.
+        event_ids: Vec<String>,
+        /// Repeats quieted since the previous alert of this rule and key.
+        suppressed: u64,
+    },
+}
+
+/// A saved state that cannot be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the saved rule state is not readable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the saved rule state has version {found}; this build reads version {STATE_VERSION}")]
+    Version { found: u32 },
+}
+
+impl RuleState {
+    pub fn new() -> RuleState {
+        RuleState {
+            version: STATE_VERSION,
+            ..RuleState::default()
+        }
+    }
+
+    /// Keeps groups and keys `secs` past their window, so that an event
+    /// that arrives up to `secs` late still meets the matches it would have
+    /// met in order.
+    pub fn tolerate_late(&mut self, secs: i64) {
+        self.late = secs.max(0);
+    }
+
+    /// The saved form of the state (JSON), for [`RuleState::restore`].
+    pub fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("rule state serializes")
+    }
+
+    /// Restores a saved state and binds it to `rules`; returns it with the
+    /// ids of the rules whose saved part was dropped because the rule is
+    /// gone or its logic changed.
+    pub fn restore(saved: &[u8], rules: &RuleSet) -> Result<(RuleState, Vec<String>), StateError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let Version { version } = serde_json::from_slice(saved)?;
+        if version != STATE_VERSION {
+            return Err(StateError::Version { found: version });
+        }
+        let mut state: RuleState = serde_json::from_slice(saved)?;
+        let dropped = state.bind(rules);
+        Ok((state, dropped))
+    }
+
+    /// True when the state holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.rules
+            .iter()
+            .all(|r| r.groups.is_empty() && r.suppress.is_empty())
+    }
+
+    /// Feeds one match to its rule's threshold and suppression. Matches must
+    /// come in event-time order for exact results.
+    pub(crate) fn apply(&mut self, rules: &RuleSet, m: Match<'_>) -> Outcome {
+        let rule = &rules.rules()[m.rule];
+        if self.rules.len() != rules.len() || self.rules[m.rule].id != rule.id {
+            self.bind(rules);
+        }
+        self.maybe_prune(m.at, rules);
+        let state = &mut self.rules[m.rule];
+        let event_ids = match &rule.threshold {
+            None => vec![m.event_id.to_owned()],
+            Some(t) => {
+                let group = match state.groups.get_mut(m.group) {
+                    Some(g) => g,
+                    None => state.groups.entry(m.group.into()).or_default(),
+                };
+                let distinct = m.distinct.map(|text| match self.values.get(text) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v: Arc<str> = text.into();
+                        self.values.insert(v.clone());
+                        v
+                    }
+                });
+                let pos = group.partition_point(|e| e.at <= m.at);
+                group.insert(
+                    pos,
+                    Entry {
+                        at: m.at,
+                        id: m.event_id.into(),
+                        distinct,
+                    },
+                );
+                let newest = group.back().map_or(m.at, |e| e.at);
+                while group
+                    .front()
+                    .is_some_and(|e| newest.saturating_sub(e.at) > t.window)
+                {
+                    group.pop_front();
+                }
+                let count = if t.distinct.is_some() {
+                    distinct_count(group)
+                } else {
+                    group.len()
+                };
+                if count < t.count as usize {
+                    return Outcome::Counted;
+                }
+                group.drain(..).map(|e| e.id.into_string()).collect()
+            }
+        };
+        let mut suppressed = 0;
+        if let Some(s) = &rule.suppress {
+            match state.suppress.get_mut(m.suppress_key) {
+                Some(q) if m.at.saturating_sub(q.last_sent) < s.window => {
+                    q.pending += 1;
+                    return Outcome::Suppressed;
+                }
+                Some(q) => {
+                    suppressed = std::mem::take(&mut q.pending);
+                    q.last_sent = m.at;
+                }
+                None => {
+                    state.suppress.insert(
+                        m.suppress_key.into(),
+                        Quiet {
+                            last_sent: m.at,
+                            pending: 0,
+                        },
+                    );
+                }
+            }
+        }
+        Outcome::Fired {
+            event_ids,
+            suppressed,
+        }
+    }
+
+    /// Aligns the state with the rules of `rules`, keeping the parts of
+    /// rules whose id and fingerprint are unchanged; returns the ids of the
+    /// parts dropped that held something.
+    fn bind(&mut self, rules: &RuleSet) -> Vec<String> {
+        let mut old: FxHashMap<String, PerRule> =
+            self.rules.drain(..).map(|r| (r.id.clone(), r)).collect();
+        for rule in rules.rules() {
+            let part = match old.remove(&rule.id) {
+                Some(p) if p.fingerprint == rule.fingerprint => p,
+                Some(p) => {
+                    // Changed logic: its old groups and keys mean something else.
+                    old.insert(p.id.clone(), p);
+                    PerRule::for_rule(&rule.id, &rule.fingerprint)
+                }
+                None => PerRule::for_rule(&rule.id, &rule.fingerprint),
+            };
+            self.rules.push(part);
+        }
+        let mut dropped: Vec<String> = old
+            .into_values()
+            .filter(|p| !(p.groups.is_empty() && p.suppress.is_empty()))
+            .map(|p| p.id)
+            .collect();
+        dropped.sort();
+        dropped
+    }
+
+    /// Drops threshold groups and suppression keys that can no longer
+    /// affect an alert at event time `now` or later (less the late
+    /// tolerance), so that long runs keep a bounded state.
+    pub fn prune(&mut self, rules: &RuleSet, now: i64) {
+        let late = self.late;
+        for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
+            if let Some(t) = &rule.threshold {
+                let keep = t.window.saturating_add(late);
+                state
+                    .groups
+                    .retain(|_, g| g.back().is_some_and(|e| now.saturating_sub(e.at) <= keep));
+            }
+            if let Some(s) = &rule.suppress {
+                let keep = s.window.saturating_add(late);
+                state
+                    .suppress
+                    .retain(|_, q| q.pending > 0 || now.saturating_sub(q.last_sent) < keep);
+            }
+        }
+        // Values no entry holds any more.
+        self.values.retain(|v| Arc::strong_count(v) > 1);
+    }
+
+    fn maybe_prune(&mut self, now: i64, rules: &RuleSet) {
+        self.since_prune += 1;
+        if self.since_prune >= 65_536 {
+            self.since_prune = 0;
+            self.prune(rules, now);
+        }
+    }
+}
+
+impl PerRule {
+    fn for_rule(id: &str, fingerprint: &str) -> PerRule {
+        PerRule {
+            id: id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            ..PerRule::default()
+        }
+    }
+}
+
+/// The number of distinct `distinct` values in a threshold group; small
+/// groups (the usual case) are counted without allocating.
+fn distinct_count(group: &VecDeque<Entry>) -> usize {
+    let values = group.iter().filter_map(|e| e.distinct.as_deref());
+    if group.len() > 32 {
+        return values.collect::<FxHashSet<_>>().len();
+    }
+    let mut seen: [&str; 32] = [""; 32];
+    let mut n = 0;
+    for v in values {
+        if !seen[..n].contains(&v) {
+            seen[n] = v;
+            n += 1;
+        }
+    }
+    n
+}

@@ -1,0 +1,152 @@
+//! The ordered half of evaluation: hits in event-time order go through the
+//! [`RuleState`], and what fires becomes an [`Alert`] with its summary,
+//! counted per rule.
+
+use serde::Serialize;
+
+use super::check::{Context, Hit, Key, Location};
+use super::state::{Match, Outcome, RuleState};
+use super::{EvalError, EventNo};
+use crate::alert::Alert;
+use crate::event::Event;
+use crate::rules::{Rule, RuleSet, SummaryContext};
+
+/// Where the events of a batch are found again by their number: their
+/// ids, their hits' keys and, for summaries taken late, their text.
+pub(crate) trait EventSource {
+    /// The id of event `event`.
+    fn id(&self, event: EventNo) -> &str;
+    /// The text of `key`, of a hit on event `event`.
+    fn key(&self, event: EventNo, key: Key) -> &str;
+    /// The text of the event stored at `at`, read again.
+    fn read(&self, at: &Location) -> Option<String>;
+}
+
+/// Per-rule counts of an evaluation.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub id: String,
+    /// Events that passed the rule's match, condition and script.
+    pub matched: u64,
+    /// Alerts that went out.
+    pub alerts: u64,
+    /// Alerts quieted by `suppress`.
+    pub suppressed: u64,
+    /// Events on which the rule failed.
+    pub errors: u64,
+}
+
+/// What an evaluation raised.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// Alerts in the order they fired (event time).
+    pub alerts: Vec<Alert>,
+    /// One entry per rule of the set, in its order.
+    pub stats: Vec<RuleStats>,
+    pub errors: Vec<EvalError>,
+}
+
+/// The order in which hits reach the rule state: event time, then event id
+/// (ties), then rule order.
+pub(crate) fn hit_order(a: &Hit, b: &Hit, events: &dyn EventSource) -> std::cmp::Ordering {
+    a.effective_at
+        .cmp(&b.effective_at)
+        .then_with(|| events.id(a.event).cmp(events.id(b.event)))
+        .then(a.rule.cmp(&b.rule))
+}
+
+/// Alerts and per-rule counts of hits taken in order.
+pub(crate) struct Tally<'r> {
+    rules: &'r RuleSet,
+    alerts: Vec<Alert>,
+    stats: Vec<RuleStats>,
+}
+
+impl<'r> Tally<'r> {
+    pub fn new(rules: &'r RuleSet) -> Tally<'r> {
+        let stats = rules
+            .rules()
+            .iter()
+            .map(|r| RuleStats {
+                id: r.id.clone(),
+                ..RuleStats::default()
+            })
+            .collect();
+        Tally {
+            rules,
+            alerts: Vec::new(),
+            stats,
+        }
+    }
+
+    /// Feeds one hit, in order, to the rule state.
+    pub fn apply(&mut self, state: &mut RuleState, hit: &Hit, events: &dyn EventSource) {
+        let key = |k: Option<Key>| k.map_or("", |k| events.key(hit.event, k));
+        let event_id = events.id(hit.event);
+        let outcome = state.apply(
+            self.rules,
+            Match {
+                rule: hit.rule,
+                at: hit.effective_at,
+                event_id,
+                group: key(hit.group),
+                distinct: hit.distinct.map(|d| events.key(hit.event, d)),
+                suppress_key: key(hit.suppress_key),
+            },
+        );
+        let s = &mut self.stats[hit.rule];
+        s.matched += 1;
+        match outcome {
+            Outcome::Counted => {}
+            Outcome::Suppressed => s.suppressed += 1,
+            Outcome::Fired {
+                event_ids,
+                suppressed,
+            } => {
+                s.alerts += 1;
+                let rule = &self.rules.rules()[hit.rule];
+                let summary = self.summary(rule, hit, event_ids.len(), events);
+                self.alerts.push(Alert {
+                    rule_id: rule.id.clone(),
+                    severity: rule.severity,
+                    title: rule.title.clone(),
+                    summary,
+                    event_id: event_id.to_owned(),
+                    event_ids,
+                    effective_at: hit.effective_at,
+                    suppressed,
+                });
+            }
+        }
+    }
+
+    /// The summary of an alert fired by `hit`.
+    fn summary(&self, rule: &Rule, hit: &Hit, count: usize, events: &dyn EventSource) -> String {
+        match &hit.context {
+            Context::Taken(ctx) => self.rules.render_summary(rule, ctx, count),
+            Context::At(at) => {
+                let text = events.read(at);
+                let ctx = match text.as_deref().map(Event::parse) {
+                    Some(Ok(event)) => rule.summary_context(&event),
+                    _ => SummaryContext::Text(format!(
+                        "{} (the event could not be read again)",
+                        rule.title
+                    )),
+                };
+                self.rules.render_summary(rule, &ctx, count)
+            }
+        }
+    }
+
+    /// Adds the evaluation errors and closes the tally.
+    pub fn finish(mut self, errors: Vec<EvalError>) -> Evaluation {
+        for e in &errors {
+            self.stats[e.rule].errors += 1;
+        }
+        Evaluation {
+            alerts: self.alerts,
+            stats: self.stats,
+            errors,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The calling thread's side of a replay: chunks taken in read order, bad
+//! lines numbered, repeated ids dropped, and hits fed to the rule state in
+//! event-time order.
+
+use super::ids::{ChunkIds, ChunkText};
+use super::parse::ChunkResult;
+use super::seen::SeenIds;
+use super::{BadLine, Input, Report};
+use crate::engine::check::Hit;
+use crate::engine::tally::{Tally, hit_order};
+use crate::engine::{EvalError, EventNo, RuleState};
+use crate::rules::RuleSet;
+
+/// The calling thread's side of a replay: takes the chunks in read order,
+/// numbers bad lines, drops events whose id was read before, and feeds the
+/// matches to the rule state in event-time order.
+///
+/// Inputs are usually already in time order; then each chunk's matches are
+/// applied as soon as the chunk is taken (all but those of its last second,
+/// which the next chunk may share). A match that comes before one already
+/// applied shows that the input is not in order: the state is then rebuilt
+/// at the end from all matches, sorted.
+pub(super) struct Ordered<'r, 'i> {
+    rules: &'r RuleSet,
+    ids: ChunkIds<'i>,
+    /// Which id hashes were read, roughly (see [`SeenIds`]).
+    seen: SeenIds,
+    events: u64,
+    duplicates: u64,
+    bad_lines: Vec<BadLine>,
+    lines_before: u64,
+    current_file: usize,
+    state: RuleState,
+    tally: Tally<'r>,
+    /// Sorted matches not applied yet (those of the latest second).
+    held: Vec<Hit>,
+    /// Every match taken so far, for a rebuild; the applied ones in order.
+    all: Vec<Vec<Hit>>,
+    /// The last match applied, for the order check.
+    last: Option<Hit>,
+    in_order: bool,
+    /// Evaluation errors, by event number.
+    errors: Vec<(EventNo, EvalError)>,
+}
+
+impl<'r, 'i> Ordered<'r, 'i> {
+    pub fn new(rules: &'r RuleSet, inputs: &'i [Input]) -> Self {
+        Ordered {
+            rules,
+            ids: ChunkIds::new(inputs),
+            seen: SeenIds::new(),
+            events: 0,
+            duplicates: 0,
+            bad_lines: Vec::new(),
+            lines_before: 0,
+            current_file: usize::MAX,
+            state: RuleState::new(),
+            tally: Tally::new(rules),
+            held: Vec::new(),
+            all: Vec::new(),
+            last: None,
+            in_order: true,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The index of the chunk to take next.
+    pub fn next_chunk(&self) -> usize {
+        self.ids.chunks.len()
+    }
+
+    /// Takes the next chunk in read order.
+    pub fn release(&mut self, r: ChunkResult) {
+        if r.file != self.current_file {
+            self.current_file = r.file;
+            self.lines_before = 0;
+        }
+        let name = self.ids.inputs[r.file].name();
+        for (line, message) in r.bad {
+            let line = if r.document {
+                line
+            } else {
+                self.lines_before + line
+            };
+            self.bad_lines.push(BadLine {
+                file: name.clone(),
+                line,
+                message,
+            });
+        }
+        self.lines_before += r.lines;
+
+        self.events += r.id_spans.len() as u64;
+        self.seen.mark_chunk(r.index, &r.id_spans);
+        self.ids.chunks.push(ChunkText {
+            ids: r.ids,
+            spans: r.id_spans,
+            keys: r.keys,
+        });
+        if self.seen.is_full() {
+            self.seen.grow(&self.ids);
+        }
+        self.errors.extend(r.errors);
+        self.take_hits(r.hits);
+    }
+
+    /// Applies a chunk's matches (sorted by its worker) while the input is
+    /// in order.
+    fn take_hits(&mut self, hits: Vec<Hit>) {
+        if !self.in_order {
+            self.all.push(hits);
+            return;
+        }
+        let ids = &self.ids;
+        let order = |a: &Hit, b: &Hit| hit_order(a, b, ids);
+        if let (Some(last), Some(first)) = (&self.last, hits.first())
+            && order(first, last).is_lt()
+        {
+            self.in_order = false;
+            self.all.push(std::mem::take(&mut self.held));
+            self.all.push(hits);
+            return;
+        }
+        // Usually nothing is held or the held matches all come first: no merge.
+        let merged = if self
+            .held
+            .last()
+            .is_none_or(|h| hits.first().is_none_or(|f| order(h, f).is_le()))
+        {
+            let mut merged = std::mem::take(&mut self.held);
+            merged.extend(hits);
+            merged
+        } else {
+            self.merge_held(hits)
+        };
+        let mut merged = merged;
+        let Some(newest) = merged.last().map(|h| h.effective_at) else {
+            return;
+        };
+        let split = merged.partition_point(|h| h.effective_at < newest);
+        self.held = merged.split_off(split);
+        for hit in &merged {
+            self.tally.apply(&mut self.state, hit, &self.ids);
+        }
+        if let Some(last) = merged.last() {
+            self.last = Some(last.clone());
+        }
+        self.all.push(merged);
+    }
+
+    /// Merges the held matches with a chunk's, both sorted.
+    fn merge_held(&mut self, hits: Vec<Hit>) -> Vec<Hit> {
+        let ids = &self.ids;
+        let order = |a: &Hit, b: &Hit| hit_order(a, b, ids);
+        let mut merged = Vec::with_capacity(self.held.len() + hits.len());
+        let mut held = std::mem::take(&mut self.held).into_iter().peekable();
+        let mut new = hits.into_iter().peekable();
+        loop {
+            let next = match (held.peek(), new.peek()) {
+                (Some(x), Some(y)) if order(x, y).is_le() => held.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => held.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        merged
+    }
+
+    /// Settles duplicates, applies what is held, and closes the replay.
+    ///
+    /// Matches were applied assuming that no id repeats; an id that did
+    /// repeat and whose later reading matched or failed a rule makes the
+    /// state be rebuilt without it.
+    pub fn finish(mut self) -> Report {
+        let dups = self.seen.duplicates(&self.ids);
+        self.events -= dups.len() as u64;
+        self.duplicates = dups.len() as u64;
+        let keep = |no: &EventNo| !dups.contains(no);
+        let had_effect = !dups.is_empty()
+            && (self.errors.iter().any(|(seq, _)| !keep(seq))
+                || self
+                    .all
+                    .iter()
+                    .flatten()
+                    .chain(&self.held)
+                    .any(|h| !keep(&h.event)));
+        let errors = self
+            .errors
+            .into_iter()
+            .filter(|(seq, _)| keep(seq))
+            .map(|(_, e)| e)
+            .collect();
+        let evaluation = if self.in_order && !had_effect {
+            for hit in &self.held {
+                self.tally.apply(&mut self.state, hit, &self.ids);
+            }
+            self.tally.finish(errors)
+        } else {
+            let mut hits: Vec<Hit> = (self.all.into_iter().flatten().chain(self.held))
+                .filter(|h| keep(&h.event))
+                .collect();
+            hits.sort_by(|a, b| hit_order(a, b, &self.ids));
+            let mut tally = Tally::new(self.rules);
+            let mut state = RuleState::new();
+            for hit in &hits {
+                tally.apply(&mut state, hit, &self.ids);
+            }
+            tally.finish(errors)
+        };
+        Report {
+            evaluation,
+            events: self.events,
+            duplicates: self.duplicates,
+            bad_lines: self.bad_lines,
+        }
+    }
+}

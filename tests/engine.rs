@@ -1,0 +1,177 @@
+//! The evaluation seam: one batch, many batches with the state saved and
+//! restored between them, and `rulecheck`'s parallel file path all give the
+//! same alerts; the state survives a rule set that changed.
+
+use std::path::{Path, PathBuf};
+
+use auditwatch::alert::Alert;
+use auditwatch::config::RuleConfig;
+use auditwatch::engine::{Batch, Evaluator, RuleState};
+use auditwatch::event::Event;
+use auditwatch::replay::{self, Input};
+use auditwatch::rules::{Environment, RuleSet};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn default_pack() -> RuleSet {
+    let config = RuleConfig::load(&root().join("auditwatch.yaml")).unwrap();
+    RuleSet::load(&config.rules, &config.env).unwrap()
+}
+
+fn sample_lines() -> Vec<String> {
+    std::fs::read_to_string(root().join("examples/sample-events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse(lines: &[String]) -> Vec<Event<'_>> {
+    lines.iter().map(|l| Event::parse(l).unwrap()).collect()
+}
+
+#[test]
+fn many_small_batches_with_a_saved_state_give_the_alerts_of_one_batch() {
+    let rules = default_pack();
+    let lines = sample_lines();
+
+    let one = Batch::new(parse(&lines));
+    let whole = Evaluator::new(&rules).evaluate(&one, &mut RuleState::new());
+    assert!(
+        whole.alerts.len() > 20,
+        "the sample raises alerts ({})",
+        whole.alerts.len()
+    );
+    assert!(
+        whole.alerts.iter().any(|a| a.event_ids.len() > 1),
+        "a threshold fired"
+    );
+    assert!(
+        whole.alerts.iter().any(|a| a.suppressed > 0),
+        "suppression quieted repeats"
+    );
+
+    // The same events in time order, cut into batches of 37, each
+    // evaluated by a new evaluator against the state saved after the last.
+    let ordered: Vec<String> = {
+        let mut pairs: Vec<(i64, String, String)> = lines
+            .iter()
+            .map(|l| {
+                let e = Event::parse(l).unwrap();
+                (e.effective_at(), e.id().to_owned(), l.clone())
+            })
+            .collect();
+        pairs.sort();
+        pairs.into_iter().map(|(_, _, l)| l).collect()
+    };
+    let mut saved = RuleState::new().save();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut batches = 0;
+    for slice in ordered.chunks(37) {
+        let (mut state, dropped) = RuleState::restore(&saved, &rules).unwrap();
+        assert!(dropped.is_empty(), "the same rules keep their state");
+        let batch = Batch::new(parse(slice));
+        alerts.extend(Evaluator::new(&rules).evaluate(&batch, &mut state).alerts);
+        saved = state.save();
+        batches += 1;
+    }
+    assert!(batches > 200);
+    assert_eq!(alerts.len(), whole.alerts.len());
+    for (a, b) in alerts.iter().zip(&whole.alerts) {
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn the_parallel_file_path_gives_the_alerts_of_one_batch() {
+    let rules = default_pack();
+    let lines = sample_lines();
+    let whole = Evaluator::new(&rules).evaluate(&Batch::new(parse(&lines)), &mut RuleState::new());
+    let opts = replay::Options {
+        threads: 2,
+        ..replay::Options::default()
+    };
+    let input = Input::Path(root().join("examples/sample-events.jsonl"));
+    let report = replay::replay(&rules, &[input], &opts, &|_| {}).unwrap();
+    assert_eq!(report.evaluation.alerts, whole.alerts);
+    assert_eq!(report.evaluation.stats, whole.stats);
+}
+
+/// Writes `text` as a rule file in a new folder and loads it.
+fn load_rule(dir: &Path, text: &str) -> RuleSet {
+    std::fs::write(dir.join("r.yaml"), text).unwrap();
+    RuleSet::load(&[dir.to_owned()], &Environment::default()).unwrap()
+}
+
+fn login_failed(id: &str, at: i64) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"login.failed","effective_at":{at},"actor":{{"type":"session","session":{{"user":{{"id":"u1","email":"a@example.com"}}}}}}}}"#
+    )
+}
+
+#[test]
+fn a_threshold_fires_across_a_restore_with_the_ids_of_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let burst = "id: burst\ntitle: Burst\nseverity: high\nmatch: {type: login.failed}\n\
+                 threshold: {count: 3, window: 10m, group_by: actor.email}\n";
+    let rules = load_rule(dir.path(), burst);
+    let first = [login_failed("e1", 1000), login_failed("e2", 1010)];
+    let mut state = RuleState::new();
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&first)), &mut state);
+    assert!(out.alerts.is_empty());
+    assert!(!state.is_empty());
+    let saved = state.save();
+
+    // A new process: the rules are loaded again, the state restored.
+    let rules = load_rule(dir.path(), burst);
+    let (mut state, dropped) = RuleState::restore(&saved, &rules).unwrap();
+    assert!(dropped.is_empty());
+    let second = [login_failed("e3", 1020)];
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&second)), &mut state);
+    assert_eq!(out.alerts.len(), 1);
+    assert_eq!(out.alerts[0].event_ids, ["e1", "e2", "e3"]);
+    assert_eq!(out.alerts[0].event_id, "e3");
+
+    // A changed threshold drops the rule's old counts, and says so.
+    let mut state = RuleState::restore(&saved, &rules).unwrap().0;
+    let changed = load_rule(dir.path(), &burst.replace("count: 3", "count: 2"));
+    let (mut restored, dropped) = RuleState::restore(&saved, &changed).unwrap();
+    assert_eq!(dropped, ["burst"]);
+    let out = Evaluator::new(&changed).evaluate(&Batch::new(parse(&second)), &mut restored);
+    assert!(out.alerts.is_empty(), "the old counts were dropped");
+    // The unchanged rule still fires with its restored counts.
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&second)), &mut state);
+    assert_eq!(out.alerts.len(), 1);
+}
+
+#[test]
+fn a_saved_state_of_another_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = load_rule(
+        dir.path(),
+        "id: r\ntitle: R\nseverity: low\nmatch: {type: login.failed}\n",
+    );
+    let err = RuleState::restore(br#"{"version":99,"rules":[]}"#, &rules).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    assert!(RuleState::restore(b"not json", &rules).is_err());
+}
+
+#[test]
+fn a_batch_orders_its_events_and_keeps_the_first_of_each_id() {
+    let lines = [
+        login_failed("b", 20),
+        login_failed("a", 20),
+        login_failed("c", 10),
+        login_failed("a", 5),
+    ];
+    let batch = Batch::new(parse(&lines));
+    let order: Vec<(&str, i64)> = batch
+        .events()
+        .iter()
+        .map(|e| (e.id(), e.effective_at()))
+        .collect();
+    assert_eq!(order, [("c", 10), ("a", 20), ("b", 20)]);
+    assert_eq!(batch.duplicates(), 1);
+}
