@@ -4,6 +4,7 @@
 pub mod rulecheck;
 pub mod rules_doc;
 mod validate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Dry-run rules against historical events (the same as the `rulecheck` binary).
     Rulecheck(rulecheck::Args),
+    /// Poll the audit log, evaluate every new event once, and deliver alerts.
+    Watch(watch::Args),
     /// Load the config and rules, and report every problem or what was loaded.
     Validate(validate::Args),
     /// Print a Markdown table of the rules, or write it between the markers of a file.
@@ -50,10 +53,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up `tracing` on stderr.
-pub fn init_logging(args: &LogArgs) {
+/// Sets up `tracing` on stderr; `default` is the level when `RUST_LOG` is
+/// not set.
+pub fn init_logging(args: &LogArgs, default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -66,8 +70,13 @@ pub fn init_logging(args: &LogArgs) {
 /// Runs the `auditwatch` binary.
 pub fn main_auditwatch() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    let level = match cli.command {
+        Command::Watch(_) => "info",
+        _ => "warn",
+    };
+    init_logging(&cli.log, level);
     ExitCode::from(match cli.command {
+        Command::Watch(args) => watch::run(&args),
         Command::Rulecheck(args) => rulecheck::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::RulesDoc(args) => rules_doc::run(&args),
@@ -89,8 +98,28 @@ pub fn main_rulecheck() -> ExitCode {
         args: rulecheck::Args,
     }
     let cli = RulecheckCli::parse();
-    init_logging(&cli.log);
+    init_logging(&cli.log, "warn");
     ExitCode::from(rulecheck::run(&cli.args))
+}
+
+/// The async runtime of the commands that talk to servers: two worker
+/// threads are plenty for one poller and a few delivery workers.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// The config a command uses: `-c`, else `./auditwatch.yaml` when it exists.
+pub(crate) fn config_path(given: Option<&std::path::Path>) -> Result<std::path::PathBuf, String> {
+    match given {
+        Some(p) => Ok(p.to_owned()),
+        None if std::path::Path::new(DEFAULT_CONFIG).is_file() => Ok(DEFAULT_CONFIG.into()),
+        None => Err(format!(
+            "no config: give one with -c CONFIG (there is no ./{DEFAULT_CONFIG} here)"
+        )),
+    }
 }
 
 /// Why a command could not load its rules.

@@ -1,0 +1,269 @@
+//! `auditwatch watch`: set up the watcher from the config and run it until
+//! SIGINT/SIGTERM (or one cycle with `--once`), with one delivery worker per
+//! destination.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::config::{Config, SourceConfig, StartAt};
+use crate::notify::{self, Destination, Routes, SharedStore};
+use crate::rules::RuleSet;
+use crate::source::Source;
+use crate::store::{SqliteStore, Store};
+use crate::watch::{Timing, WatchError, Watcher};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The config file (default: ./auditwatch.yaml).
+    #[arg(short = 'c', long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Run one poll cycle, deliver what it raised, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Print alerts to stdout instead of delivering them, and leave the
+    /// state file as it was.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A reason to stop, with its exit status.
+pub(super) struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn failed(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_FAILED,
+            message: message.to_string(),
+        }
+    }
+}
+
+pub fn run(args: &Args) -> u8 {
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditwatch: cannot start: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match runtime.block_on(watch(args)) {
+        Ok(()) => EXIT_OK,
+        Err(f) => {
+            eprintln!("auditwatch: {}", f.message);
+            f.code
+        }
+    }
+}
+
+/// What `watch` and the other commands that poll need from a config.
+pub(super) struct Setup {
+    pub config: Config,
+    pub rules: Arc<RuleSet>,
+    pub source: SourceConfig,
+}
+
+/// Loads the config, its rules and its source; every problem is a usage
+/// error.
+pub(super) fn setup(config: Option<&std::path::Path>) -> Result<Setup, Failure> {
+    let path = super::config_path(config).map_err(Failure::usage)?;
+    let config = Config::load(&path).map_err(Failure::usage)?;
+    let env = config.environment().map_err(Failure::usage)?;
+    let rules = RuleSet::load(&config.rule_paths(), &env).map_err(|e| {
+        let n = e.problems.len();
+        Failure::usage(format!(
+            "{e}\nauditwatch: {n} problem(s) in the rules; nothing was run"
+        ))
+    })?;
+    notify::check_rule_destinations(&rules, &config)
+        .map_err(|problems| Failure::usage(problems.join("\n")))?;
+    let source = config.source.clone().ok_or_else(|| {
+        Failure::usage(format!(
+            "{}: the config has no `source`: add `source.openai` (the audit log API) or `source.file`",
+            path.display()
+        ))
+    })?;
+    Ok(Setup {
+        config,
+        rules: Arc::new(rules),
+        source,
+    })
+}
+
+/// How often and how far back the source is read.
+pub(super) fn timing(source: &SourceConfig) -> Timing {
+    match source {
+        SourceConfig::OpenAi(o) => Timing {
+            lookback: o.lookback.0,
+            start: o.start,
+            poll_interval: o.poll_interval.duration(),
+        },
+        SourceConfig::File(f) => Timing {
+            lookback: 15 * 60,
+            start: StartAt::At(0),
+            poll_interval: f.poll_interval.duration(),
+        },
+    }
+}
+
+async fn watch(args: &Args) -> Result<(), Failure> {
+    let Setup {
+        config,
+        rules,
+        source,
+    } = setup(args.config.as_deref())?;
+    let store: Box<dyn Store> = if args.dry_run {
+        Box::new(SqliteStore::copy_in_memory(&config.state.path).map_err(Failure::failed)?)
+    } else {
+        Box::new(SqliteStore::open_for_watcher(&config.state.path).map_err(Failure::failed)?)
+    };
+    let store: SharedStore = Arc::new(Mutex::new(store));
+    let (destinations, routes): (Vec<Arc<dyn Destination>>, Routes) = if args.dry_run {
+        (
+            vec![Arc::new(notify::Stdout::new("dry-run"))],
+            Routes::only("dry-run"),
+        )
+    } else {
+        if config.destinations.is_empty() {
+            return Err(Failure::usage(format!(
+                "{}: no destinations: add one (for example `console: {{type: stdout}}`) and route to it with `routing.default`",
+                config.path.display()
+            )));
+        }
+        (notify::destinations(&config), Routes::new(&config))
+    };
+    let timing = timing(&source);
+    let source = Source::new(&source).map_err(Failure::usage)?;
+    let mut watcher = Watcher::new(rules.clone(), source, store.clone(), routes, timing)
+        .map_err(Failure::failed)?;
+    tracing::info!(
+        rules = rules.len(),
+        state = %config.state.path.display(),
+        dry_run = args.dry_run,
+        "watcher started"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    tokio::spawn(shutdown_signal(stop_tx.clone()));
+
+    if args.once {
+        let mut stop = stop_rx.clone();
+        let polled = tokio::select! {
+            r = watcher.poll() => Some(r),
+            _ = stop.changed() => None,
+        };
+        match polled {
+            None => tracing::info!("stopped before the poll finished; nothing of it was committed"),
+            Some(r) => {
+                let polled = r.map_err(failure)?;
+                tracing::info!(
+                    events = polled.evaluated,
+                    alerts = polled.alerts,
+                    "poll committed"
+                );
+            }
+        }
+        for d in &destinations {
+            notify::deliver_due(d.as_ref(), &store)
+                .await
+                .map_err(Failure::failed)?;
+        }
+        return Ok(());
+    }
+
+    let workers: Vec<_> = destinations
+        .iter()
+        .map(|d| {
+            tokio::spawn(notify::run_worker(
+                d.clone(),
+                store.clone(),
+                watcher.wake.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let mut stop = stop_rx.clone();
+    let result = loop {
+        let polled = tokio::select! {
+            r = watcher.poll() => r,
+            _ = stop.changed() => {
+                tracing::info!("stopping: the poll in progress is abandoned without a commit");
+                break Ok(());
+            }
+        };
+        match polled {
+            Ok(p) => tracing::info!(
+                read = p.read,
+                events = p.evaluated,
+                alerts = p.alerts,
+                "poll committed"
+            ),
+            Err(e) if is_fatal(&e) => break Err(failure(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "poll failed; nothing of it was committed, the same window is read again next time")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(timing.poll_interval) => {}
+            _ = stop.changed() => break Ok(()),
+        }
+    };
+    // Workers stop too (on a fatal error as well), after their in-flight send.
+    let _ = stop_tx.send(true);
+    for w in workers {
+        match tokio::time::timeout(Duration::from_secs(30), w).await {
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a delivery worker stopped"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("a delivery did not finish in time; it stays queued"),
+        }
+    }
+    tracing::info!("watcher stopped");
+    result
+}
+
+fn is_fatal(e: &WatchError) -> bool {
+    match e {
+        WatchError::Source(s) => s.is_fatal(),
+        WatchError::Store(_) | WatchError::State(_) => true,
+    }
+}
+
+fn failure(e: WatchError) -> Failure {
+    Failure::failed(e)
+}
+
+/// Turns the stop flag on at SIGINT or SIGTERM.
+async fn shutdown_signal(stop: Arc<tokio::sync::watch::Sender<bool>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stop requested");
+    let _ = stop.send(true);
+}

@@ -1,0 +1,258 @@
+//! Delivering alerts: which destinations an alert goes to (routing), the
+//! [`Destination`] trait every kind implements, and the worker that takes a
+//! destination's deliveries from the outbox until each is accepted.
+//!
+//! One worker runs per destination, so a failing destination never holds
+//! up the others. A delivery leaves the outbox only after its destination
+//! accepted it (at least once); a permanent refusal is logged once and kept
+//! as failed; everything else is retried with capped exponential backoff.
+
+mod stdout;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use stdout::Stdout;
+
+use crate::alert::Alert;
+use crate::config::{Config, DestinationConfig};
+use crate::rules::{RuleSet, Severity};
+use crate::store::{Store, StoreError};
+
+/// A boxed future, for the one async method of [`Destination`].
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Why a destination did not accept an alert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again (after `after` when the destination said so).
+    #[error("{message}")]
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
+    /// Trying again cannot help (a bad token, an unknown channel).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A place alerts go.
+pub trait Destination: Send + Sync {
+    /// The destination's name in the config.
+    fn name(&self) -> &str;
+    /// Delivers one alert; `Ok` once the destination accepted it.
+    fn send<'a>(&'a self, alert: &'a Alert) -> Sending<'a>;
+    /// The least time between two sends, for destinations that limit rate.
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// The store, shared by the watcher and the delivery workers.
+pub type SharedStore = Arc<Mutex<Box<dyn Store>>>;
+
+/// Runs a store operation without holding up the async runtime's threads.
+pub fn with_store<T>(store: &SharedStore, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+    tokio::task::block_in_place(|| {
+        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.as_mut())
+    })
+}
+
+/// Which destinations each alert goes to.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    default: Vec<String>,
+    by_severity: BTreeMap<Severity, Vec<String>>,
+    /// Every alert to these instead (a dry run's stdout).
+    only: Option<Vec<String>>,
+}
+
+impl Routes {
+    pub fn new(config: &Config) -> Routes {
+        Routes {
+            default: config
+                .routing
+                .default
+                .iter()
+                .map(|d| d.value.clone())
+                .collect(),
+            by_severity: config
+                .routing
+                .severity
+                .iter()
+                .map(|(s, ds)| (*s, ds.iter().map(|d| d.value.clone()).collect()))
+                .collect(),
+            only: None,
+        }
+    }
+
+    /// Every alert to `destination` alone.
+    pub fn only(destination: &str) -> Routes {
+        Routes {
+            only: Some(vec![destination.to_owned()]),
+            ..Routes::default()
+        }
+    }
+
+    /// The destinations of an alert of `rule_id` with `severity`: the rule's
+    /// `notify`, else the severity's route, else the default route.
+    pub fn of(&self, rules: &RuleSet, rule_id: &str, severity: Severity) -> Vec<String> {
+        if let Some(only) = &self.only {
+            return only.clone();
+        }
+        let rule = rules.rules().iter().find(|r| r.id == rule_id);
+        if let Some(notify) = rule.and_then(|r| r.notify.as_ref()) {
+            return notify.clone();
+        }
+        self.by_severity
+            .get(&severity)
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
+/// Checks that every rule's `notify` names a destination of the config.
+pub fn check_rule_destinations(rules: &RuleSet, config: &Config) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    for rule in rules.rules() {
+        for name in rule.notify.iter().flatten() {
+            if !config.destinations.contains_key(name) {
+                problems.push(format!(
+                    "{}:{}:{}: rule {} notifies destination `{name}`, which is not defined in {} (destinations: {})",
+                    rule.file.display(),
+                    rule.line,
+                    rule.column,
+                    rule.id,
+                    config.path.display(),
+                    config.destinations.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Builds the destinations of the config that this build delivers to.
+pub fn destinations(config: &Config) -> Vec<Arc<dyn Destination>> {
+    let mut out: Vec<Arc<dyn Destination>> = Vec::new();
+    for (name, d) in &config.destinations {
+        match d {
+            DestinationConfig::Stdout {} => out.push(Arc::new(Stdout::new(name))),
+            other => tracing::warn!(
+                destination = %name,
+                kind = other.kind(),
+                "this build does not deliver to destinations of this kind yet; their alerts stay queued in the outbox"
+            ),
+        }
+    }
+    out
+}
+
+/// Retry delays of a delivery: 1 s doubling to 10 minutes, with full jitter.
+fn backoff(attempts: u32) -> Duration {
+    let capped = Duration::from_secs(1u64 << attempts.min(10)).min(Duration::from_secs(600));
+    capped.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// What one round of deliveries came to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Delivers what is due for `dest` now, oldest first; a failure that may
+/// pass ends the round, so a destination that is down is not hammered.
+pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<Round, StoreError> {
+    let mut round = Round::default();
+    loop {
+        let now = crate::time::now();
+        let due = with_store(store, |s| s.due(dest.name(), now, 100))?;
+        if due.is_empty() {
+            return Ok(round);
+        }
+        for d in due {
+            let started = std::time::Instant::now();
+            let result = dest.send(&d.alert).await;
+            let now = crate::time::now();
+            match result {
+                Ok(()) => {
+                    with_store(store, |s| s.sent(d.id, now))?;
+                    round.sent += 1;
+                    tracing::info!(
+                        destination = dest.name(),
+                        delivery = d.id,
+                        alert = d.alert_id,
+                        rule_id = %d.alert.rule_id,
+                        event_id = %crate::text::plain(&d.alert.event_id),
+                        "alert delivered"
+                    );
+                }
+                Err(SendError::Retry { message, after }) => {
+                    let wait = after.unwrap_or_else(|| backoff(d.attempts));
+                    let at = now + wait.as_secs().max(1) as i64;
+                    with_store(store, |s| s.retry_at(d.id, at, &message))?;
+                    round.retried += 1;
+                    tracing::warn!(
+                        destination = dest.name(),
+                        delivery = d.id,
+                        attempts = d.attempts + 1,
+                        retry_in_s = at - now,
+                        error = %crate::text::plain(&message),
+                        "delivery failed; it stays queued"
+                    );
+                    return Ok(round);
+                }
+                Err(SendError::Permanent(message)) => {
+                    with_store(store, |s| s.failed(d.id, &message))?;
+                    round.failed += 1;
+                    tracing::error!(
+                        destination = dest.name(),
+                        delivery = d.id,
+                        error = %crate::text::plain(&message),
+                        "the destination refused the alert; kept as failed (see `auditwatch outbox --failed`)"
+                    );
+                }
+            }
+            let gap = dest.min_interval().saturating_sub(started.elapsed());
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+        }
+    }
+}
+
+/// Delivers `dest`'s alerts until `stop` turns true: after every commit
+/// (`wake`), when a retry falls due, and at least every `idle`.
+pub async fn run_worker(
+    dest: Arc<dyn Destination>,
+    store: SharedStore,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let idle = Duration::from_secs(60);
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        deliver_due(dest.as_ref(), &store).await?;
+        let next = with_store(&store, |s| s.next_due(dest.name()))?;
+        let wait = next.map_or(idle, |at| {
+            Duration::from_secs((at - crate::time::now()).clamp(0, idle.as_secs() as i64) as u64)
+        });
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

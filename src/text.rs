@@ -1,0 +1,72 @@
+//! Untrusted text made safe for a terminal or a log line: control
+//! characters (C0, DEL, C1) and bidirectional overrides are shown as
+//! `\u{…}` escapes instead of being written raw.
+//!
+//! Every human-facing output of values that come from audit events or from
+//! a remote server goes through [`plain`] (or [`plain_lines`] where line
+//! breaks are wanted).
+
+use std::borrow::Cow;
+
+/// True for characters that must not reach a terminal raw.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200E}' | '\u{200F}'          // left-to-right / right-to-left marks
+            | '\u{202A}'..='\u{202E}'        // embeddings and overrides
+            | '\u{2066}'..='\u{2069}'        // isolates
+            | '\u{061C}'                     // Arabic letter mark
+            | '\u{2028}' | '\u{2029}'        // line and paragraph separators
+            | '\u{FEFF}'                     // zero-width no-break space
+        )
+}
+
+/// `text` on one line with every unsafe character escaped (a line break
+/// or tab included), borrowing when there is nothing to escape.
+pub fn plain(text: &str) -> Cow<'_, str> {
+    escape(text, false)
+}
+
+/// Like [`plain`], but line breaks and tabs are kept.
+pub fn plain_lines(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
+    let bad = |c: char| unsafe_char(c) && !(keep_lines && matches!(c, '\n' | '\t'));
+    if !text.chars().any(bad) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if bad(c) {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert!(matches!(plain("alice@example.com"), Cow::Borrowed(_)));
+        assert_eq!(plain("a\u{1b}[31mred\u{7}"), "a\\u{1b}[31mred\\u{7}");
+        assert_eq!(
+            plain("osc \u{1b}]0;title\u{9c}"),
+            "osc \\u{1b}]0;title\\u{9c}"
+        );
+        assert_eq!(plain("evil\u{202E}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(plain("two\nlines"), "two\\nlines");
+        assert_eq!(plain_lines("two\nlines\u{1b}"), "two\nlines\\u{1b}");
+    }
+}
