@@ -1,6 +1,8 @@
 //! Command-line front ends: argument parsing and output only; the work is
 //! done by the library modules.
 
+mod export;
+mod outbox;
 pub mod rulecheck;
 pub mod rules_doc;
 mod validate;
@@ -35,6 +37,10 @@ pub enum Command {
     Watch(watch::Args),
     /// Load the config and rules, and report every problem or what was loaded.
     Validate(validate::Args),
+    /// Write the events of a time range as JSON Lines, oldest first.
+    Export(export::Args),
+    /// List queued and failed deliveries, and queue failed ones again.
+    Outbox(outbox::Args),
     /// Print a Markdown table of the rules, or write it between the markers of a file.
     RulesDoc(rules_doc::Args),
 }
@@ -71,12 +77,14 @@ pub fn init_logging(args: &LogArgs, default: &str) {
 pub fn main_auditwatch() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
-        Command::Watch(_) => "info",
+        Command::Watch(_) | Command::Export(_) => "info",
         _ => "warn",
     };
     init_logging(&cli.log, level);
     ExitCode::from(match cli.command {
         Command::Watch(args) => watch::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Outbox(args) => outbox::run(&args),
         Command::Rulecheck(args) => rulecheck::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::RulesDoc(args) => rules_doc::run(&args),

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::alert::Alert;
-use crate::engine::{RuleStats, testcase};
+use crate::engine::{Batch, Evaluator, RuleState, RuleStats, testcase};
 use crate::event::format_time;
 use crate::replay::{self as files, Input, Report};
 use crate::rules::RuleSet;
@@ -94,11 +94,6 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     if args.require_tests {
         return Err(Usage::new("--require-tests goes with --test"));
     }
-    if args.from_api {
-        return Err(Usage::new(
-            "--from-api is not available yet: export the events to a file and pass the file",
-        ));
-    }
     let now = crate::time::now();
     let opts = files::Options {
         since: args
@@ -117,17 +112,22 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
             .threads
             .unwrap_or_else(|| files::Options::default().threads),
     };
-    let inputs = inputs(args)?;
     let started = Instant::now();
-    let bar = progress_bar();
-    let report = files::replay(&rules, &inputs, &opts, &|n| {
-        if let Some(b) = &bar {
-            b.set_position(n);
+    let report = if args.from_api {
+        from_api(args, &rules)?
+    } else {
+        let inputs = inputs(args)?;
+        let bar = progress_bar();
+        let report = files::replay(&rules, &inputs, &opts, &|n| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+        report
+    };
     let elapsed = started.elapsed();
     report_problems(&rules, &report);
     if args.strict && !report.bad_lines.is_empty() {
@@ -155,6 +155,46 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
             EXIT_OK
         },
     )
+}
+
+/// Reads the events of `--since`/`--until` from the config's source, in
+/// ascending slices as `export` does, and evaluates them as one batch.
+fn from_api(args: &Args, rules: &RuleSet) -> Result<Report, Usage> {
+    if !args.events.is_empty() {
+        return Err(Usage::new("--from-api reads the API: give no event files"));
+    }
+    let since = args
+        .since
+        .as_deref()
+        .ok_or_else(|| Usage::new("--from-api needs --since WHEN"))?;
+    let fail = |f: super::watch::Failure| Usage(format!("rulecheck: {}", f.message));
+    let source = super::export::source_of(args.source.config.as_deref()).map_err(fail)?;
+    let (since, until) = super::export::range(since, args.until.as_deref()).map_err(fail)?;
+    let runtime = super::runtime().map_err(Usage::new)?;
+    let mut events = Vec::new();
+    runtime
+        .block_on(crate::source::read_range(
+            &source,
+            since,
+            until,
+            |_, slice| {
+                events.extend(slice);
+                Ok(())
+            },
+        ))
+        .map_err(Usage::new)?;
+    let parsed = events
+        .iter()
+        .filter_map(|e| crate::event::Event::parse(&e.json).ok())
+        .collect();
+    let batch = Batch::new(parsed);
+    let evaluation = Evaluator::new(rules).evaluate(&batch, &mut RuleState::new());
+    Ok(Report {
+        evaluation,
+        events: batch.len() as u64,
+        duplicates: batch.duplicates() as u64,
+        bad_lines: Vec::new(),
+    })
 }
 
 fn load_rules(args: &Args) -> Result<RuleSet, Usage> {

@@ -1,49 +1,78 @@
-//! `auditwatch validate`: load the config and its rules, report every
-//! problem or summarize what was loaded, without contacting any server.
+//! `auditwatch validate`: load the config (every section) and its rules,
+//! report every problem or summarize what was loaded, without contacting
+//! any server and without printing a secret.
 
 use std::path::PathBuf;
 
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::config::{self, Config};
+use crate::config::{Config, SourceConfig};
 use crate::rules::RuleSet;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The config file.
+    /// The config file (default: ./auditwatch.yaml).
     #[arg(short = 'c', long, value_name = "CONFIG")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> u8 {
-    let config = match Config::load(&args.config) {
+    let path = match super::config_path(args.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("auditwatch validate: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_USAGE;
         }
     };
-    let env = match config::environment(&config.lists, config.business_hours.as_ref()) {
+    let env = match config.environment() {
         Ok(env) => env,
-        Err(e) => {
-            eprintln!("{}: {e}", args.config.display());
-            return EXIT_USAGE;
-        }
-    };
-    let paths = if config.rules.is_empty() {
-        vec![config.base_dir.join("rules")]
-    } else {
-        config.rules.clone()
-    };
-    let rules = match RuleSet::load(&paths, &env) {
-        Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_USAGE;
         }
     };
+    let rules = match RuleSet::load(&config.rule_paths(), &env) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!(
+                "auditwatch validate: {} problem(s) in the rules",
+                e.problems.len()
+            );
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(problems) = crate::notify::check_rule_destinations(&rules, &config) {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return EXIT_USAGE;
+    }
     let enabled = rules.rules().iter().filter(|r| r.enabled).count();
     let tests: usize = rules.rules().iter().map(|r| r.tests.len()).sum();
-    println!("config {}: ok", args.config.display());
+    println!("config {}: ok", path.display());
+    match &config.source {
+        Some(SourceConfig::OpenAi(o)) => println!(
+            "source: audit log API at {} (poll every {}s, lookback {}s, {} per page{})",
+            o.base_url.0,
+            o.poll_interval.0,
+            o.lookback.0,
+            o.page_size,
+            if o.tenant_events {
+                ", with tenant events"
+            } else {
+                ""
+            }
+        ),
+        Some(SourceConfig::File(f)) => println!("source: file {}", f.path.display()),
+        None => println!("source: none (only rulecheck can run)"),
+    }
     println!(
         "rules: {} loaded ({} enabled), {} inline tests",
         rules.len(),
@@ -57,14 +86,23 @@ pub fn run(args: &Args) -> u8 {
     if let Some(bh) = &config.business_hours {
         println!("business hours: {} {} {}", bh.days, bh.hours, bh.timezone);
     }
-    println!(
-        "destinations: {}",
-        config
-            .destinations
-            .keys()
-            .cloned()
+    println!("state: {}", config.state.path.display());
+    let destinations: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|(name, d)| format!("{name} ({})", d.kind()))
+        .collect();
+    println!("destinations: {}", destinations.join(", "));
+    let route = |names: &[crate::config::Located<String>]| {
+        names
+            .iter()
+            .map(|n| n.value.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    };
+    println!("routing: default [{}]", route(&config.routing.default));
+    for (severity, names) in &config.routing.severity {
+        println!("routing: {severity} [{}]", route(names));
+    }
     EXIT_OK
 }

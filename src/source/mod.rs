@@ -158,3 +158,44 @@ impl Source {
         }
     }
 }
+
+/// Reads `since <= t < until` in ascending slices of at most `slice`
+/// seconds, handing each slice's events, sorted by `(effective_at, id)`, to
+/// `each` before the next slice is read.
+pub async fn read_range(
+    source: &Source,
+    since: i64,
+    until: i64,
+    mut each: impl FnMut(Window, Vec<RawEvent>) -> std::io::Result<()>,
+) -> Result<(), RangeError> {
+    let slice = source.slice().unwrap_or(i64::MAX);
+    let mut t = since;
+    while t < until {
+        let end = t.saturating_add(slice).min(until);
+        let window = Window {
+            since: t,
+            until: Some(end),
+        };
+        let mut read = source.read(window).await?;
+        if read.bad > 0 {
+            tracing::warn!(
+                items = read.bad,
+                "items that are not audit log events were skipped"
+            );
+        }
+        read.events
+            .sort_by(|a, b| (a.effective_at, &a.id).cmp(&(b.effective_at, &b.id)));
+        each(window, read.events).map_err(RangeError::Write)?;
+        t = end;
+    }
+    Ok(())
+}
+
+/// Why a range could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RangeError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot write the events: {0}")]
+    Write(std::io::Error),
+}
