@@ -176,3 +176,40 @@ fn bad_rules_or_config_exit_2() {
         .code(2)
         .stdout("");
 }
+
+/// The first YAML block of a Markdown file.
+fn first_yaml_block(text: &str) -> &str {
+    let start = text.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let len = text[start..].find("```").expect("the block's end");
+    &text[start..start + len]
+}
+
+#[test]
+fn the_config_reference_example_is_valid() {
+    let doc = std::fs::read_to_string(root().join("docs/config.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("auditwatch.yaml"), first_yaml_block(&doc)).unwrap();
+    std::os::unix::fs::symlink(root().join("rules"), dir.path().join("rules")).unwrap();
+    let secret = "https://hooks.slack.com/services/T000/B000/very-secret";
+    let out = Command::cargo_bin("auditwatch")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("validate")
+        .env("OPENAI_ADMIN_KEY", "sk-admin-doc-example")
+        .env("SLACK_WEBHOOK_URL", secret)
+        .env_remove("SMTP_USER")
+        .env_remove("SMTP_PASSWORD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("security-slack (slack)"), "{stdout}");
+    assert!(
+        !stdout.contains("very-secret") && !stdout.contains("sk-admin-doc"),
+        "{stdout}"
+    );
+}

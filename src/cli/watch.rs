@@ -154,6 +154,7 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         "watcher started"
     );
 
+    keep_writes_failing_not_fatal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     tokio::spawn(shutdown_signal(stop_tx.clone()));
@@ -242,6 +243,20 @@ fn is_fatal(e: &WatchError) -> bool {
 
 fn failure(e: WatchError) -> Failure {
     Failure::failed(e)
+}
+
+/// A file size limit (`ulimit -f`) that a state file write exceeds sends
+/// SIGXFSZ, which would kill the process without a word: take the signal,
+/// so that the write fails and the store reports a full disk instead.
+fn keep_writes_failing_not_fatal() {
+    #[cfg(unix)]
+    {
+        const SIGXFSZ: i32 = 25;
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut s) = signal(SignalKind::from_raw(SIGXFSZ)) {
+            tokio::spawn(async move { while s.recv().await.is_some() {} });
+        }
+    }
 }
 
 /// Turns the stop flag on at SIGINT or SIGTERM.
