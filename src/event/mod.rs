@@ -29,7 +29,16 @@ pub enum EventError {
     Json(#[from] serde_json::Error),
     #[error("missing required field `{0}`")]
     Missing(&'static str),
+    #[error("the key `{0}` appears twice in the object")]
+    Duplicate(String),
+    #[error("effective_at {0} is not a time of the audit log (1970 to 9999)")]
+    OutOfRange(i64),
 }
+
+/// The latest `effective_at` accepted: 9999-12-31T23:59:59Z. Later (or
+/// negative) times are not real audit log times, and would overflow the
+/// arithmetic of windows.
+pub const MAX_EFFECTIVE_AT: i64 = 253_402_300_799;
 
 /// One audit log object, borrowed from the buffer it was parsed from.
 pub struct Event<'a> {
@@ -40,10 +49,10 @@ pub struct Event<'a> {
     /// actor when it was read in the same pass).
     fields: Vec<TopField<'a>>,
     actor: OnceCell<Option<Actor<'a>>>,
-    /// The whole object's text, for the original actor when it was read in
-    /// the same pass.
-    text: &'a str,
-    whole: OnceCell<serde_json::Value>,
+    /// The actor's JSON text when it was read in the same pass (and is
+    /// therefore not among the raw fields), decoded on demand.
+    actor_raw: Option<&'a str>,
+    actor_value: OnceCell<serde_json::Value>,
 }
 
 struct TopField<'a> {
@@ -108,10 +117,10 @@ impl<'a> Event<'a> {
         let mut actor = None;
         let fields = std::mem::take(&mut room.0);
         if let Some(top) = scan::top_level(json, wants_actor, &mut actor, fields) {
-            return top.into_parsed(json, actor);
+            return top.into_parsed(actor);
         }
         let top = read_top_level(json, wants_actor, &mut actor)?;
-        top.into_parsed(json, actor)
+        top.into_parsed(actor)
     }
 
     /// Gives the room of the event's top-level fields back, for the next
@@ -170,9 +179,11 @@ impl<'a> Event<'a> {
     /// The original actor object, when it was read in the same pass as the
     /// event (and is therefore not among the raw fields).
     fn original_actor(&self) -> Option<&serde_json::Value> {
-        self.whole
-            .get_or_init(|| serde_json::from_str(self.text).unwrap_or(serde_json::Value::Null))
-            .get("actor")
+        let raw = self.actor_raw?;
+        Some(
+            self.actor_value
+                .get_or_init(|| serde_json::from_str(raw).unwrap_or(serde_json::Value::Null)),
+        )
     }
 
     /// The detail object: the value under the key named by `type`, when it is
@@ -275,6 +286,8 @@ struct TopLevel<'a> {
     fields: Vec<TopField<'a>>,
     /// The actor was read in the same pass (into a slot of the caller's).
     actor_read: bool,
+    /// The actor's text, when it was read in the same pass.
+    actor_raw: Option<&'a str>,
 }
 
 impl<'a> TopLevel<'a> {
@@ -288,42 +301,56 @@ impl<'a> TopLevel<'a> {
             effective_at: None,
             fields,
             actor_read: false,
+            actor_raw: None,
+        }
+    }
+
+    /// True when `key` was read before in this object: such objects are
+    /// refused, by both readers, rather than read with one of the values.
+    fn has(&self, key: &str) -> bool {
+        match key {
+            "id" => self.id.is_some(),
+            "type" => self.kind.is_some(),
+            "effective_at" => self.effective_at.is_some(),
+            "actor" if self.actor_read => true,
+            _ => self.fields.iter().any(|f| f.key == key),
         }
     }
 
     /// The event (or list page) read, with the actor read in the same pass.
-    fn into_parsed(
-        self,
-        text: &'a str,
-        actor: Option<Actor<'a>>,
-    ) -> Result<Parsed<'a>, EventError> {
+    fn into_parsed(self, actor: Option<Actor<'a>>) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
             && self.kind.is_none()
             && let Some(page) = self.page_items()?
         {
             return Ok(Parsed::Page(page));
         }
+        let effective_at = self
+            .effective_at
+            .ok_or(EventError::Missing("effective_at"))?;
+        if !(0..=MAX_EFFECTIVE_AT).contains(&effective_at) {
+            return Err(EventError::OutOfRange(effective_at));
+        }
         Ok(Parsed::Event(Event {
             id: self.id.ok_or(EventError::Missing("id"))?,
             kind: self.kind.ok_or(EventError::Missing("type"))?,
-            effective_at: self
-                .effective_at
-                .ok_or(EventError::Missing("effective_at"))?,
+            effective_at,
             fields: self.fields,
             actor: match self.actor_read {
                 true => OnceCell::from(actor),
                 false => OnceCell::new(),
             },
-            text,
-            whole: OnceCell::new(),
+            actor_raw: self.actor_raw,
+            actor_value: OnceCell::new(),
         }))
     }
 
     fn page_items(&self) -> Result<Option<Vec<&'a RawValue>>, EventError> {
+        // Compared decoded: `"l\u0069st"` is a list too.
         let is_list = self
             .fields
             .iter()
-            .any(|f| f.key == "object" && f.raw == "\"list\"");
+            .any(|f| f.key == "object" && f.value().as_str() == Some("list"));
         let data = self.fields.iter().find(|f| f.key == "data");
         match (is_list, data) {
             (true, Some(data)) => Ok(Some(serde_json::from_str(data.raw)?)),
@@ -381,6 +408,11 @@ impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut top = TopLevel::new(Vec::new());
         while let Some(BorrowedStr(key)) = map.next_key()? {
+            if top.has(&key) {
+                return Err(de::Error::custom(format!(
+                    "the key `{key}` appears twice in the object"
+                )));
+            }
             match key.as_ref() {
                 "id" => top.id = Some(map.next_value::<BorrowedStr>()?.0),
                 "type" => top.kind = Some(map.next_value::<BorrowedStr>()?.0),
@@ -389,8 +421,10 @@ impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
                     if !top.actor_read
                         && top.kind.as_deref().is_some_and(|k| (self.wants_actor)(k)) =>
                 {
-                    *self.actor = map.next_value::<ActorSeed>()?.0;
+                    let raw: &'de RawValue = map.next_value()?;
+                    *self.actor = Actor::parse(raw.get());
                     top.actor_read = true;
+                    top.actor_raw = Some(raw.get());
                 }
                 _ => {
                     let raw: &'de RawValue = map.next_value()?;
@@ -403,15 +437,6 @@ impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
             }
         }
         Ok(top)
-    }
-}
-
-/// The actor, read in the same pass as its event.
-struct ActorSeed<'a>(Option<Actor<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for ActorSeed<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Actor::deserialize(d).map(ActorSeed)
     }
 }
 

@@ -53,15 +53,22 @@ fn read<'a>(
     }
     if !s.open(b'}', 0)? {
         loop {
-            match s.key()? {
+            let key = s.key()?;
+            // A key read twice: the serde reader words the refusal.
+            if top.has(key) {
+                return None;
+            }
+            match key {
                 "id" => top.id = Some(Cow::Borrowed(s.string()?)),
                 "type" => top.kind = Some(Cow::Borrowed(s.string()?)),
                 "effective_at" => top.effective_at = Some(s.unix_seconds()?),
                 "actor"
                     if !top.actor_read && top.kind.as_deref().is_some_and(&mut *wants_actor) =>
                 {
+                    let start = s.pos;
                     s.actor(actor)?;
                     top.actor_read = true;
+                    top.actor_raw = Some(&json[start..s.pos]);
                 }
                 key => {
                     let start = s.pos;

@@ -1,12 +1,14 @@
 //! Opening inputs and cutting them into chunks for the parser threads:
-//! plain JSON Lines files are mapped in windows of whole lines, pipes and
-//! compressed inputs are read, and an input that is not JSON Lines (a JSON
-//! array, pretty-printed list pages) goes as one document.
+//! JSON Lines in chunks of whole lines (a line longer than a chunk read to
+//! its end), and inputs that are not JSON Lines (a JSON array, pretty list
+//! pages) as the elements the document splitter cuts out. Inputs are read,
+//! not mapped, so a file cut short while it is read only ends early.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use super::document::{Element, Elements, MAX_ELEMENT, Splitter};
 use super::{Input, ReadError};
 
 pub(super) const CHUNK_SIZE: usize = 4 << 20;
@@ -17,36 +19,17 @@ pub(super) struct Chunk {
     /// Where the chunk starts in its input, when the input can be read again
     /// (a plain file).
     pub offset: Option<u64>,
-    /// A whole input that is not JSON Lines (a JSON array, pretty list pages).
-    pub document: bool,
-    pub data: Bytes,
+    /// Whole lines of JSON Lines, or the elements of a document.
+    pub data: Vec<u8>,
+    /// The elements of a document chunk; `None` for JSON Lines.
+    pub elements: Option<Vec<Element>>,
+    /// Problems the reader found: line (within the chunk for JSON Lines,
+    /// of the input for documents) and message.
+    pub bad: Vec<(u64, String)>,
 }
 
-/// A chunk's bytes: read into a buffer (pipes, compressed input, documents)
-/// or mapped from a plain file, which spares copying them and lets the
-/// kernel drop them as soon as the chunk is unmapped.
-pub(super) enum Bytes {
-    Read(Vec<u8>),
-    Mapped {
-        map: memmap2::Mmap,
-        skip: usize,
-        len: usize,
-    },
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Read(v) => v,
-            Bytes::Mapped { map, skip, len } => &map[*skip..*skip + *len],
-        }
-    }
-}
-
-/// Cuts every input into chunks of whole lines (or one chunk per input that
-/// is not JSON Lines) and sends them, in read order.
+/// Cuts every input into chunks of whole lines (or of document elements)
+/// and sends them, in read order.
 pub(super) fn read_inputs(
     inputs: &[Input],
     tx: SyncSender<Chunk>,
@@ -68,63 +51,73 @@ pub(super) fn read_inputs(
             raw
         };
         let mut reader = BufReader::with_capacity(1 << 20, raw);
+        // A byte order mark is not part of the first line.
+        let bom = reader.fill_buf().map_err(err)?.starts_with(b"\xef\xbb\xbf");
+        if bom {
+            reader.consume(3);
+        }
         if !is_json_lines(&mut reader).map_err(err)? {
-            let mut data = Vec::new();
-            reader.read_to_end(&mut data).map_err(err)?;
-            if tx
-                .send(Chunk {
-                    index,
-                    file,
-                    offset: None,
-                    document: true,
-                    data: Bytes::Read(data),
+            let mut more = true;
+            Splitter::new()
+                .run(&mut reader, CHUNK_SIZE, &mut |e: Elements| {
+                    let chunk = Chunk {
+                        index,
+                        file,
+                        offset: None,
+                        data: e.data,
+                        elements: Some(e.elements),
+                        bad: e.bad,
+                    };
+                    index += 1;
+                    more = tx.send(chunk).is_ok();
+                    more
                 })
-                .is_err()
-            {
+                .map_err(err)?;
+            if !more {
                 return Ok(());
             }
-            index += 1;
             continue;
         }
         // Only a regular file can be read again for a summary (not a pipe,
-        // not a compressed stream); it is mapped rather than read.
+        // not a compressed stream).
         let seekable = !input.is_gzip()
             && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
-        if seekable && let Input::Path(path) = input {
-            let opened = File::open(path).map_err(err)?;
-            let before = index;
-            match map_chunks(&opened, file, CHUNK_SIZE as u64, &mut index, &tx) {
-                Ok(true) => continue,
-                Ok(false) => return Ok(()),
-                // A file that cannot be mapped is read instead.
-                Err(_) if index == before => {}
-                Err(e) => return Err(err(e)),
-            }
-        }
         // Past the first look, read straight into the chunks: going through
         // the buffer would copy every byte once more.
         let head = reader.buffer().to_vec();
         let mut reader = io::Cursor::new(head).chain(reader.into_inner());
         let mut carry: Vec<u8> = Vec::new();
-        let mut offset = 0u64;
+        let mut offset = if bom { 3u64 } else { 0 };
         loop {
             let mut data = free.try_recv().unwrap_or_default();
             data.clear();
             data.reserve(CHUNK_SIZE + carry.len() + 128 * 1024);
             data.append(&mut carry);
-            let eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
-            if !eof && let Some(nl) = memchr::memrchr(b'\n', &data) {
-                carry.extend_from_slice(&data[nl + 1..]);
-                data.truncate(nl + 1);
+            let mut bad = Vec::new();
+            let mut dropped = 0;
+            let mut eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
+            if !eof {
+                match memchr::memrchr(b'\n', &data) {
+                    Some(nl) => {
+                        carry.extend_from_slice(&data[nl + 1..]);
+                        data.truncate(nl + 1);
+                    }
+                    // One line longer than a chunk: read on to its end.
+                    None => {
+                        (eof, dropped) = finish_line(&mut reader, &mut data, &mut carry, &mut bad)
+                            .map_err(err)?;
+                    }
+                }
             }
-            if !data.is_empty() {
-                let len = data.len() as u64;
+            if !data.is_empty() || !bad.is_empty() {
+                let len = data.len() as u64 + dropped;
                 let chunk = Chunk {
                     index,
                     file,
                     offset: seekable.then_some(offset),
-                    document: false,
-                    data: Bytes::Read(data),
+                    data,
+                    elements: None,
+                    bad,
                 };
                 if tx.send(chunk).is_err() {
                     return Ok(());
@@ -140,62 +133,53 @@ pub(super) fn read_inputs(
     Ok(())
 }
 
-/// Sends the chunks of a plain JSON Lines file as mappings of whole lines;
-/// false when the replay stopped taking them. An error before the first
-/// chunk leaves the file to be read instead.
-fn map_chunks(
-    file: &File,
-    input: usize,
-    chunk_size: u64,
-    index: &mut usize,
-    tx: &SyncSender<Chunk>,
-) -> io::Result<bool> {
-    // Mappings start at multiples of 64 KiB, a multiple of every page size.
-    const ALIGN: u64 = 64 << 10;
-    let size = file.metadata()?.len();
-    let mut start = 0u64;
-    while start < size {
-        let base = start & !(ALIGN - 1);
-        let skip = (start - base) as usize;
-        let mut want = chunk_size;
-        let (map, end) = loop {
-            let len = (skip as u64 + want).min(size - base);
-            // SAFETY: the mapping is only read. Inputs are expected not to
-            // change while they are replayed (a file cut short meanwhile
-            // would fault, as with any tool that maps its input).
-            let map = unsafe {
-                memmap2::MmapOptions::new()
-                    .offset(base)
-                    .len(len as usize)
-                    .populate()
-                    .map(file)?
-            };
-            if base + len == size {
-                break (map, size);
-            }
-            if let Some(nl) = memchr::memrchr(b'\n', &map[skip..]) {
-                break (map, start + nl as u64 + 1);
-            }
-            want *= 2;
-        };
-        let chunk = Chunk {
-            index: *index,
-            file: input,
-            offset: Some(start),
-            document: false,
-            data: Bytes::Mapped {
-                map,
-                skip,
-                len: (end - start) as usize,
-            },
-        };
-        if tx.send(chunk).is_err() {
-            return Ok(false);
+/// Reads on until the line that fills `data` ends, and moves what follows
+/// it to `carry`. A line longer than [`MAX_ELEMENT`] is replaced by an empty
+/// line (keeping the line count) and reported in `bad`. Returns whether the
+/// input ended, and how many bytes of the line were dropped.
+fn finish_line(
+    reader: &mut impl Read,
+    data: &mut Vec<u8>,
+    carry: &mut Vec<u8>,
+    bad: &mut Vec<(u64, String)>,
+) -> io::Result<(bool, u64)> {
+    let mut searched = 0;
+    loop {
+        if let Some(nl) = memchr::memchr(b'\n', &data[searched..]) {
+            let end = searched + nl + 1;
+            carry.extend_from_slice(&data[end..]);
+            data.truncate(end);
+            return Ok((false, 0));
         }
-        *index += 1;
-        start = end;
+        if data.len() > MAX_ELEMENT {
+            bad.push((
+                1,
+                format!("a line longer than {} MiB is skipped", MAX_ELEMENT >> 20),
+            ));
+            let mut dropped = data.len() as u64;
+            data.clear();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok((true, dropped));
+                }
+                if let Some(nl) = memchr::memchr(b'\n', &buf[..n]) {
+                    carry.extend_from_slice(&buf[nl + 1..n]);
+                    // The line's own newline is kept.
+                    data.push(b'\n');
+                    return Ok((false, dropped + nl as u64));
+                }
+                dropped += n as u64;
+            }
+        }
+        searched = data.len();
+        let before = data.len();
+        reader.by_ref().take(CHUNK_SIZE as u64).read_to_end(data)?;
+        if data.len() == before {
+            return Ok((true, 0));
+        }
     }
-    Ok(true)
 }
 
 /// Reads until `data` holds at least `size` bytes; true at end of input.
@@ -242,47 +226,42 @@ fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use std::sync::mpsc;
 
-    /// Mapped chunks hold whole lines, start where the last one ended, and
-    /// cover the file exactly, also across mapping alignments and for lines
-    /// longer than a chunk.
+    /// Every chunk a replay of `text` (as a file) gets.
+    fn chunks_of(text: &[u8]) -> Vec<Chunk> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let (tx, rx) = mpsc::sync_channel(4096);
+        let (_free_tx, free_rx) = mpsc::channel();
+        read_inputs(&[Input::Path(path)], tx, free_rx).unwrap();
+        rx.into_iter().collect()
+    }
+
+    /// Chunks hold whole lines, start where the last one ended and cover
+    /// the file exactly, also for lines longer than a chunk; a byte order
+    /// mark is left out.
     #[test]
-    fn mapped_chunks_cut_a_file_at_line_ends() {
-        let mut text = Vec::new();
-        for i in 0..400 {
-            let len = [10, 150, 70_000, 3][i % 4] + i % 7;
+    fn chunks_cut_a_file_at_line_ends() {
+        let mut text = b"\xef\xbb\xbf".to_vec();
+        for i in 0..40 {
+            let len = [10, 150, 700_000, 3, CHUNK_SIZE + 5][i % 5] + i % 7;
             text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
             text.push(b'\n');
         }
         text.extend_from_slice(b"last line without a newline");
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&text).unwrap();
-        for chunk_size in [100, 4096, 1 << 20] {
-            let (tx, rx) = mpsc::sync_channel(4096);
-            let mut index = 0;
-            assert!(map_chunks(&file, 3, chunk_size, &mut index, &tx).unwrap());
-            drop(tx);
-            let mut joined = Vec::new();
-            let mut chunks = 0;
-            for (n, chunk) in rx.into_iter().enumerate() {
-                chunks += 1;
-                assert_eq!(chunk.index, n);
-                assert_eq!(chunk.file, 3);
-                assert_eq!(chunk.offset, Some(joined.len() as u64));
-                let data: &[u8] = &chunk.data;
-                assert!(!data.is_empty());
-                if (joined.len() + data.len()) < text.len() {
-                    assert_eq!(data.last(), Some(&b'\n'), "chunk {n} ends mid-line");
-                }
-                joined.extend_from_slice(data);
+        let chunks = chunks_of(&text);
+        let mut joined = Vec::new();
+        for (n, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.index, n);
+            assert_eq!(chunk.offset, Some(3 + joined.len() as u64));
+            assert!(chunk.bad.is_empty());
+            if 3 + joined.len() + chunk.data.len() < text.len() {
+                assert_eq!(chunk.data.last(), Some(&b'\n'), "chunk {n} ends mid-line");
             }
-            assert_eq!(index, chunks);
-            assert!(
-                joined == text,
-                "chunks of {chunk_size} bytes differ from the file"
-            );
+            joined.extend_from_slice(&chunk.data);
         }
+        assert!(joined == text[3..], "the chunks differ from the file");
     }
 }

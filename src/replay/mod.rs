@@ -12,6 +12,7 @@
 //! they are parsed, so memory stays bounded by the hits and the ids, not by
 //! the input.
 
+mod document;
 mod ids;
 mod input;
 mod ordered;

@@ -6,11 +6,10 @@ use std::hash::BuildHasher;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 
-use serde_json::value::RawValue;
-
 use super::Options;
+use super::document::Element;
 use super::ids::IdSpans;
-use super::input::{Bytes, Chunk};
+use super::input::Chunk;
 use crate::engine::EvalError;
 use crate::engine::EventNo;
 use crate::engine::check::{Checker, Hit, Location};
@@ -53,7 +52,7 @@ pub(super) fn work(
         let mut out = ChunkResult {
             index: chunk.index,
             file: chunk.file,
-            document: chunk.document,
+            document: chunk.elements.is_some(),
             ids: String::with_capacity(chunk.data.len() / 16),
             id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
@@ -64,13 +63,13 @@ pub(super) fn work(
             out: &mut out,
             offset: chunk.offset,
         };
-        if chunk.document {
-            w.document(&chunk.data);
-        } else {
-            w.lines(&chunk.data);
-        }
-        if let (false, Bytes::Read(data)) = (chunk.document, chunk.data) {
-            let _ = free.send(data);
+        w.out.bad.extend(chunk.bad);
+        match &chunk.elements {
+            Some(elements) => w.elements(&chunk.data, elements),
+            None => {
+                w.lines(&chunk.data);
+                let _ = free.send(chunk.data);
+            }
         }
         let found = checker.take();
         (out.hits, out.errors, out.keys) = (found.hits, found.errors, found.keys);
@@ -150,54 +149,16 @@ impl Worker<'_, '_> {
         self.out.lines = line_no;
     }
 
-    /// A whole input holding JSON values: arrays of events, list pages or events.
-    fn document(&mut self, data: &[u8]) {
-        let mut counted = (0usize, 1u64);
-        let mut line_at = |offset: usize| {
-            counted.1 += memchr::memchr_iter(b'\n', &data[counted.0..offset]).count() as u64;
-            counted.0 = offset;
-            counted.1
-        };
-        let text = match std::str::from_utf8(data) {
-            Ok(t) => t,
-            Err(e) => {
-                let line = line_at(e.valid_up_to());
-                self.out.bad.push((
-                    line,
-                    "not UTF-8 text; the rest of the input is skipped".into(),
-                ));
-                self.out.lines = line_at(data.len());
-                return;
-            }
-        };
+    /// The elements of a document (see [`super::document`]), each at the
+    /// line of the input it starts on.
+    fn elements(&mut self, data: &[u8], elements: &[Element]) {
         let mut room = FieldRoom::default();
-        let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
-        for item in stream {
-            let raw = match item {
-                Ok(raw) => raw,
-                Err(e) => {
-                    self.out.bad.push((e.line() as u64, json_message(&e)));
-                    break;
-                }
-            };
-            let offset = raw.get().as_ptr() as usize - data.as_ptr() as usize;
-            let line = line_at(offset);
-            if raw.get().starts_with('[') {
-                match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
-                    Ok(items) => {
-                        for item in items {
-                            let off = item.get().as_ptr() as usize - data.as_ptr() as usize;
-                            let l = line_at(off);
-                            self.object(item.get(), l, None, &mut room);
-                        }
-                    }
-                    Err(e) => self.out.bad.push((line, json_message(&e))),
-                }
-            } else {
-                self.object(raw.get(), line, None, &mut room);
+        for el in elements {
+            match std::str::from_utf8(&data[el.start..el.end]) {
+                Ok(text) => self.object(text, el.line, None, &mut room),
+                Err(_) => self.out.bad.push((el.line, "not UTF-8 text".into())),
             }
         }
-        self.out.lines = line_at(data.len());
     }
 
     /// One JSON object: an event or a list page.
