@@ -754,3 +754,91 @@ fn the_bundled_demo_prints_the_alerts_of_rulecheck() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_cursor_that_does_not_advance_is_walked_by_time() {
+    let api = StandIn::start();
+    let t = now() - 2_000;
+    // Two events a second over 175 seconds: several pages.
+    let events: Vec<Value> = (0..350)
+        .map(|i| event(&format!("e-{i:03}"), "project.updated", t + i / 2))
+        .collect();
+    api.add(events.clone());
+    api.set_stuck_cursor(true);
+    let bot = Bot::new(&api, false, "    tenant_events: false\n");
+    let out = bot.once();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cursor did not advance"), "{stderr}");
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.param("effective_at[lte]").is_some()),
+        "the rest of the window was asked for by time"
+    );
+    assert_eq!(bot.evaluated().len(), events.len());
+}
+
+#[test]
+fn an_order_that_is_not_newest_first_still_reads_everything() {
+    let api = StandIn::start();
+    let t = now() - 2_000;
+    let events: Vec<Value> = (0..260)
+        .map(|i| event(&format!("e-{i:03}"), "project.updated", t + i))
+        .collect();
+    api.add(events.clone());
+    api.set_oldest_first(true);
+    let bot = Bot::new(&api, false, "    tenant_events: false\n");
+    let out = bot.once();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newest first"));
+    assert_eq!(bot.evaluated().len(), events.len());
+}
+
+#[test]
+fn filters_are_pushed_down_to_the_api_with_repeated_keys() {
+    let api = StandIn::start();
+    let t = now() - 1_000;
+    let mut keep = event("keep", "api_key.created", t);
+    keep["project"] = json!({"id": "proj_a", "name": "A"});
+    let mut other_project = event("other", "api_key.created", t);
+    other_project["project"] = json!({"id": "proj_z", "name": "Z"});
+    let mut tenant = event("tenant", "tenant.sso_connection.deleted", t);
+    tenant["project"] = json!({"id": "proj_a", "name": "A"});
+    api.add([
+        keep,
+        other_project,
+        tenant,
+        event("skip", "project.updated", t),
+    ]);
+    let bot = Bot::new(
+        &api,
+        false,
+        "    project_ids: [proj_a, proj_b]\n    event_types: [api_key.created, tenant.sso_connection.deleted]\n    page_size: 7\n",
+    );
+    bot.once();
+    let evaluated: BTreeSet<String> = bot.evaluated().into_keys().collect();
+    assert_eq!(
+        evaluated,
+        BTreeSet::from(["keep".to_owned(), "tenant".to_owned()])
+    );
+    let requests = api.requests();
+    let plain = requests
+        .iter()
+        .find(|r| r.param("tenant_only").is_none())
+        .unwrap();
+    assert_eq!(plain.all("project_ids[]"), ["proj_a", "proj_b"]);
+    assert_eq!(plain.all("event_types[]"), ["api_key.created"]);
+    assert_eq!(plain.param("limit"), Some("7"));
+    assert!(
+        plain.raw_query.contains("effective_at%5Bgte%5D="),
+        "{}",
+        plain.raw_query
+    );
+    let tenant = requests
+        .iter()
+        .find(|r| r.param("tenant_only") == Some("true"))
+        .unwrap();
+    assert_eq!(
+        tenant.all("event_types[]"),
+        ["tenant.sso_connection.deleted"]
+    );
+}

@@ -79,15 +79,15 @@ async fn export(args: &Args) -> Result<(), Failure> {
         Some(path) => {
             let (file, resume) = open_output(path)
                 .map_err(|e| Failure::usage(format!("{}: cannot write: {e}", path.display())))?;
-            if let Some((last, ids)) = resume {
-                if last >= since {
-                    tracing::info!(
-                        from = %crate::event::format_time(last),
-                        "continuing the export where the file ends"
-                    );
-                    since = last;
-                    known = ids;
-                }
+            if let Some(Resume { last, ids }) = resume
+                && last >= since
+            {
+                tracing::info!(
+                    from = %crate::event::format_time(last),
+                    "continuing the export where the file ends"
+                );
+                since = last;
+                known = ids;
             }
             Box::new(std::io::BufWriter::new(file))
         }
@@ -118,16 +118,17 @@ async fn export(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where an existing export ends: its last second and the ids written for it.
+struct Resume {
+    last: i64,
+    ids: std::collections::HashSet<String>,
+}
+
 /// Opens an output file for appending. When it already holds events, a
 /// line cut short by an interrupted export is removed, and the last
 /// second's time and the ids of that second are returned, so that the
 /// export resumes there without repeating them.
-fn open_output(
-    path: &Path,
-) -> std::io::Result<(
-    std::fs::File,
-    Option<(i64, std::collections::HashSet<String>)>,
-)> {
+fn open_output(path: &Path) -> std::io::Result<(std::fs::File, Option<Resume>)> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -159,5 +160,5 @@ fn open_output(
     drop(reader);
     file.set_len(complete)?;
     file.seek(std::io::SeekFrom::End(0))?;
-    Ok((file, last))
+    Ok((file, last.map(|(last, ids)| Resume { last, ids })))
 }

@@ -308,7 +308,10 @@ impl Splitter {
 mod tests {
     use super::*;
 
-    fn split(text: &[u8], chunk: usize) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+    /// Elements and problems, each with its line.
+    type Lines = Vec<(u64, String)>;
+
+    fn split(text: &[u8], chunk: usize) -> (Lines, Lines) {
         let mut elements = Vec::new();
         let mut bad = Vec::new();
         Splitter::new()
