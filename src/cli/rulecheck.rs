@@ -13,6 +13,7 @@ use crate::engine::{Batch, Evaluator, RuleState, RuleStats, testcase};
 use crate::event::format_time;
 use crate::replay::{self as files, Input, Report};
 use crate::rules::RuleSet;
+use crate::text::plain;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -260,7 +261,7 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
 fn report_problems(rules: &RuleSet, report: &Report) {
     const SHOWN: usize = 20;
     for b in report.bad_lines.iter().take(SHOWN) {
-        eprintln!("{}:{}: {}", b.file, b.line, b.message);
+        eprintln!("{}:{}: {}", plain(&b.file), b.line, plain(&b.message));
     }
     if report.bad_lines.len() > SHOWN {
         eprintln!(
@@ -275,8 +276,8 @@ fn report_problems(rules: &RuleSet, report: &Report) {
             eprintln!(
                 "rule {}: event {}: evaluation error: {}",
                 rules.rules()[e.rule].id,
-                e.event_id,
-                e.message
+                plain(&e.event_id),
+                plain(&e.message)
             );
         }
     }
@@ -323,7 +324,8 @@ fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
             let rows: Vec<[String; 4]> = alerts
                 .iter()
                 .map(|a| {
-                    let mut summary = a.summary.clone();
+                    // Values from events never reach the terminal raw.
+                    let mut summary = plain(&a.summary).into_owned();
                     if a.suppressed > 0 {
                         summary.push_str(&format!(" (+{} suppressed)", a.suppressed));
                     }

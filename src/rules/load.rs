@@ -101,8 +101,9 @@ impl Problems<'_> {
 pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, LoadError> {
     let mut problems = Vec::new();
     let mut files = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     for path in paths {
-        collect_files(path, &mut files, &mut problems);
+        collect_files(path, &mut files, &mut problems, &mut visited);
     }
     let engine = ScriptEngine::new(env.lists.clone(), env.business_hours.clone());
     let mut templates = Templates::new();
@@ -193,7 +194,15 @@ pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+/// Adds the rule files under `path` to `out`. Folders and files reached
+/// again (through symbolic links) are read once, so a link that points back
+/// to a parent folder cannot make the walk endless.
+fn collect_files(
+    path: &Path,
+    out: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+    visited: &mut std::collections::HashSet<(u64, u64)>,
+) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -206,6 +215,9 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem
             return;
         }
     };
+    if !visited.insert(identity(&meta, path)) {
+        return;
+    }
     if meta.is_file() {
         out.push(path.to_owned());
         return;
@@ -225,11 +237,31 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
-            collect_files(&entry, out, problems);
+            collect_files(&entry, out, problems, visited);
         } else if entry.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(entry);
+            match std::fs::metadata(&entry) {
+                Ok(m) if !visited.insert(identity(&m, &entry)) => {}
+                _ => out.push(entry),
+            }
         }
     }
+}
+
+/// What makes a file or folder the same one, whatever path reaches it.
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata, _: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata, path: &Path) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .hash(&mut h);
+    (0, h.finish())
 }
 
 /// Splits a file into its YAML documents at `---` lines, each with the number

@@ -7,6 +7,10 @@ use serde_json::Value;
 
 use crate::event::{Event, FieldPath, FieldValue};
 
+/// The instructions one summary may take; a summary of ordinary size takes
+/// a few hundred.
+const SUMMARY_FUEL: u64 = 100_000;
+
 /// Every rule's summary template, compiled.
 pub struct Templates {
     env: Environment<'static>,
@@ -35,6 +39,9 @@ impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // A template that loops without end (nested loops over long lists)
+        // runs out of fuel and fails instead of hanging the replay.
+        env.set_fuel(Some(SUMMARY_FUEL));
         // Summaries are plain text; each destination escapes for its medium.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_formatter(|out, state, value| {

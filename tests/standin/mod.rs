@@ -466,17 +466,19 @@ fn answer(
         many("resource_ids[]"),
     );
     let [gt, gte, lt, lte] = bounds;
-    let mut list: Vec<&Value> = inner
-        .events
+    // Events are kept newest first: the time bounds are a range of them.
+    let time = |e: &Value| e["effective_at"].as_i64().unwrap_or(0);
+    let newest = lt.map(|b| b - 1).into_iter().chain(lte).min();
+    let oldest = gt.map(|b| b + 1).into_iter().chain(gte).max();
+    let lo = newest.map_or(0, |n| inner.events.partition_point(|e| time(e) > n));
+    let hi = oldest.map_or(inner.events.len(), |o| {
+        inner.events.partition_point(|e| time(e) >= o)
+    });
+    let mut list: Vec<&Value> = inner.events[lo..hi.max(lo)]
         .iter()
         .filter(|e| {
-            let t = e["effective_at"].as_i64().unwrap_or(0);
             let ty = e["type"].as_str().unwrap_or("");
-            gt.is_none_or(|b| t > b)
-                && gte.is_none_or(|b| t >= b)
-                && lt.is_none_or(|b| t < b)
-                && lte.is_none_or(|b| t <= b)
-                && is_tenant_scoped(ty) == tenant_only
+            is_tenant_scoped(ty) == tenant_only
                 && (types.is_empty() || types.contains(&ty))
                 && (projects.is_empty()
                     || e["project"]["id"]
