@@ -68,12 +68,10 @@ fn lines_longer_than_a_chunk_are_read_whole_from_pipes_and_gzip() {
     let text = jsonl(&[good("a", T0), long, good("b", T0 + 2)]);
     let e = sb.write("events.jsonl", &text);
     let gz = gzip(&e);
-    for input in [&gz] {
-        let out = run(sb.rulecheck().arg("-r").arg(&r).arg(input));
-        out.status(0);
-        assert_eq!(out.fired_events(), ["a", "long", "b"], "{}", out.stderr);
-        assert!(out.stderr.contains("0 malformed lines"), "{}", out.stderr);
-    }
+    let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&gz));
+    out.status(0);
+    assert_eq!(out.fired_events(), ["a", "long", "b"], "{}", out.stderr);
+    assert!(out.stderr.contains("0 malformed lines"), "{}", out.stderr);
     let out = run(sb
         .rulecheck()
         .arg("-r")
