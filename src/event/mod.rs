@@ -21,6 +21,8 @@ use serde_json::value::RawValue;
 
 pub use actor::Actor;
 pub use path::{FieldPath, FieldValue};
+#[doc(hidden)]
+pub use scan::readers_agree;
 
 /// Why a line of input is not an audit log event.
 #[derive(Debug, thiserror::Error)]
