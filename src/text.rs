@@ -4,7 +4,7 @@
 //!
 //! Every human-facing output of values that come from audit events or from
 //! a remote server goes through [`plain`] (or [`plain_lines`] where line
-//! breaks are wanted).
+//! breaks are wanted); Slack texts through [`slack_plain`] or [`mrkdwn`].
 
 use std::borrow::Cow;
 
@@ -53,6 +53,41 @@ fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Untrusted text for a Slack `plain_text` object: control and bidi
+/// characters escaped as in [`plain_lines`], and `&`, `<`, `>` written as
+/// the entities Slack asks for, so no `<!channel>`, `<@U…>` or `<url|label>`
+/// can form.
+pub fn slack_plain(text: &str) -> String {
+    let text = plain_lines(text);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Untrusted text for Slack `mrkdwn`: as [`slack_plain`], and the marks
+/// that would start formatting (`*`, `_`, `~`, `` ` ``) replaced by
+/// look-alikes that Slack does not read as marks. Slack has no escape for
+/// them; values shown exactly go in `plain_text` instead.
+pub fn mrkdwn(text: &str) -> String {
+    slack_plain(text)
+        .chars()
+        .map(|c| match c {
+            '*' => '\u{2217}',
+            '_' => '\u{02CD}',
+            '~' => '\u{223C}',
+            '`' => '\u{02CB}',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +103,18 @@ mod tests {
         assert_eq!(plain("evil\u{202E}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(plain("two\nlines"), "two\\nlines");
         assert_eq!(plain_lines("two\nlines\u{1b}"), "two\nlines\\u{1b}");
+    }
+
+    #[test]
+    fn slack_text_cannot_mention_link_or_format() {
+        let evil = "<!channel> <@U123> <#C1> <http://x|click> *b* _i_ ~s~ `c` & \u{202E}";
+        let p = slack_plain(evil);
+        assert!(!p.contains('<') && !p.contains('>'), "{p}");
+        assert!(p.contains("&lt;!channel&gt;") && p.contains("&amp;"), "{p}");
+        assert!(p.contains("\\u{202e}"), "{p}");
+        let m = mrkdwn(evil);
+        for c in ['<', '>', '*', '_', '~', '`'] {
+            assert!(!m.contains(c), "{c} in {m}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::config::{Config, SourceConfig, StartAt};
-use crate::notify::{self, Destination, Routes, SharedStore};
+use crate::notify::{self, Destination, Destinations, Routes, SharedStore};
 use crate::rules::RuleSet;
 use crate::source::Source;
 use crate::store::{SqliteStore, Store};
@@ -129,9 +129,12 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         Box::new(SqliteStore::open_for_watcher(&config.state.path).map_err(Failure::failed)?)
     };
     let store: SharedStore = Arc::new(Mutex::new(store));
-    let (destinations, routes): (Vec<Arc<dyn Destination>>, Routes) = if args.dry_run {
+    let (destinations, routes): (Destinations, Routes) = if args.dry_run {
         (
-            vec![Arc::new(notify::Stdout::new("dry-run"))],
+            Destinations {
+                immediate: vec![Arc::new(notify::Stdout::new("dry-run")) as Arc<dyn Destination>],
+                digests: Vec::new(),
+            },
             Routes::only("dry-run"),
         )
     } else {
@@ -141,7 +144,10 @@ async fn watch(args: &Args) -> Result<(), Failure> {
                 config.path.display()
             )));
         }
-        (notify::destinations(&config), Routes::new(&config))
+        (
+            notify::destinations(&config).map_err(Failure::usage)?,
+            Routes::new(&config),
+        )
     };
     let timing = timing(&source);
     let source = Source::new(&source).map_err(Failure::usage)?;
@@ -176,15 +182,19 @@ async fn watch(args: &Args) -> Result<(), Failure> {
                 );
             }
         }
-        for d in &destinations {
+        for d in &destinations.immediate {
             notify::deliver_due(d.as_ref(), &store)
                 .await
                 .map_err(Failure::failed)?;
         }
+        for d in &destinations.digests {
+            d.send_if_due(&store).await.map_err(Failure::failed)?;
+        }
         return Ok(());
     }
 
-    let workers: Vec<_> = destinations
+    let mut workers: Vec<_> = destinations
+        .immediate
         .iter()
         .map(|d| {
             tokio::spawn(notify::run_worker(
@@ -195,6 +205,13 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             ))
         })
         .collect();
+    for d in &destinations.digests {
+        workers.push(tokio::spawn(notify::digest::run(
+            d.clone(),
+            store.clone(),
+            stop_rx.clone(),
+        )));
+    }
     let mut stop = stop_rx.clone();
     let result = loop {
         let polled = tokio::select! {

@@ -193,6 +193,17 @@ pub enum DestinationConfig {
 }
 
 impl DestinationConfig {
+    /// Whether the destination posts repeats as thread replies (a Slack bot).
+    pub fn threads_repeats(&self) -> bool {
+        matches!(
+            self,
+            DestinationConfig::Slack {
+                bot_token: Some(_),
+                ..
+            }
+        )
+    }
+
     /// The destination's kind as written in `type`.
     pub fn kind(&self) -> &'static str {
         match self {

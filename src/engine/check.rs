@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::{EvalError, EventNo};
+use crate::alert::Facts;
 use crate::event::{Event, FieldPath, FieldValue};
 use crate::rules::{RuleSet, SummaryContext};
 
@@ -32,7 +33,7 @@ pub(crate) struct Hit {
 #[derive(Debug, Clone)]
 pub(crate) enum Context {
     /// Taken from the event at match time.
-    Taken(SummaryContext),
+    Taken(SummaryContext, Box<Facts>),
     /// Not taken: the event is read again from its input if an alert needs it.
     At(Location),
 }
@@ -190,7 +191,10 @@ impl<'r> Checker<'r> {
             suppress_key,
             context: match at {
                 Some(at) => Context::At(at),
-                None => Context::Taken(rule.summary_context(event)),
+                None => Context::Taken(
+                    rule.summary_context(event),
+                    Box::new(Facts::of_event(event)),
+                ),
             },
         }
     }

@@ -105,19 +105,31 @@ impl<'a> Batch<'a> {
 /// Evaluates batches of events with one rule set.
 pub struct Evaluator<'r> {
     checker: Checker<'r>,
+    repeats: bool,
 }
 
 impl<'r> Evaluator<'r> {
     pub fn new(rules: &'r RuleSet) -> Evaluator<'r> {
         Evaluator {
             checker: Checker::new(rules),
+            repeats: false,
         }
+    }
+
+    /// Also returns the repeats that `suppress` quiets, as alerts marked
+    /// [`Facts::repeat`](crate::alert::Facts::repeat), after the alert they
+    /// repeat: the watcher threads them under it on Slack. They are not
+    /// counted as alerts.
+    pub fn with_repeats(mut self) -> Evaluator<'r> {
+        self.repeats = true;
+        self
     }
 
     /// An evaluator of rule `rule` alone (inline tests).
     pub(crate) fn for_rule(rules: &'r RuleSet, rule: usize) -> Evaluator<'r> {
         Evaluator {
             checker: Checker::for_rule(rules, rule),
+            repeats: false,
         }
     }
 
@@ -138,7 +150,7 @@ impl<'r> Evaluator<'r> {
         // Events come in order, so this only orders rules within an event.
         found.hits.sort_by(|a, b| hit_order(a, b, &events));
         let rules = self.checker.rules();
-        let mut tally = Tally::new(rules);
+        let mut tally = Tally::new(rules).with_repeats(self.repeats);
         for hit in &found.hits {
             tally.apply(state, hit, &events);
         }

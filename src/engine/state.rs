@@ -80,6 +80,8 @@ pub(crate) enum Outcome {
     Fired {
         /// Every contributing event, oldest first.
         event_ids: Vec<String>,
+        /// The time of the first of them.
+        first_at: i64,
         /// Repeats quieted since the previous alert of this rule and key.
         suppressed: u64,
     },
@@ -147,6 +149,7 @@ impl RuleState {
         }
         self.maybe_prune(m.at, rules);
         let state = &mut self.rules[m.rule];
+        let mut first_at = m.at;
         let event_ids = match &rule.threshold {
             None => vec![m.event_id.to_owned()],
             Some(t) => {
@@ -186,6 +189,7 @@ impl RuleState {
                 if count < t.count as usize {
                     return Outcome::Counted;
                 }
+                first_at = group.front().map_or(m.at, |e| e.at);
                 group.drain(..).map(|e| e.id.into_string()).collect()
             }
         };
@@ -213,6 +217,7 @@ impl RuleState {
         }
         Outcome::Fired {
             event_ids,
+            first_at,
             suppressed,
         }
     }

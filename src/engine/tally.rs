@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::check::{Context, Hit, Key, Location};
 use super::state::{Match, Outcome, RuleState};
 use super::{EvalError, EventNo};
-use crate::alert::Alert;
+use crate::alert::{Alert, Facts};
 use crate::event::Event;
 use crate::rules::{Rule, RuleSet, SummaryContext};
 
@@ -60,6 +60,9 @@ pub(crate) struct Tally<'r> {
     rules: &'r RuleSet,
     alerts: Vec<Alert>,
     stats: Vec<RuleStats>,
+    /// Whether repeats that `suppress` quieted are kept (as alerts marked
+    /// [`Facts::repeat`]), for destinations that thread them.
+    repeats: bool,
 }
 
 impl<'r> Tally<'r> {
@@ -76,7 +79,14 @@ impl<'r> Tally<'r> {
             rules,
             alerts: Vec::new(),
             stats,
+            repeats: false,
         }
+    }
+
+    /// Keeps the repeats that `suppress` quiets, marked as such.
+    pub fn with_repeats(mut self, repeats: bool) -> Tally<'r> {
+        self.repeats = repeats;
+        self
     }
 
     /// Feeds one hit, in order, to the rule state.
@@ -96,44 +106,75 @@ impl<'r> Tally<'r> {
         );
         let s = &mut self.stats[hit.rule];
         s.matched += 1;
-        match outcome {
-            Outcome::Counted => {}
-            Outcome::Suppressed => s.suppressed += 1,
+        let (event_ids, first_at, suppressed, repeat) = match outcome {
+            Outcome::Counted => return,
+            Outcome::Suppressed => {
+                s.suppressed += 1;
+                if !self.repeats {
+                    return;
+                }
+                (vec![event_id.to_owned()], hit.effective_at, 0, true)
+            }
             Outcome::Fired {
                 event_ids,
+                first_at,
                 suppressed,
             } => {
                 s.alerts += 1;
-                let rule = &self.rules.rules()[hit.rule];
-                let summary = self.summary(rule, hit, event_ids.len(), events);
-                self.alerts.push(Alert {
-                    rule_id: rule.id.clone(),
-                    severity: rule.severity,
-                    title: rule.title.clone(),
-                    summary,
-                    event_id: event_id.to_owned(),
-                    event_ids,
-                    effective_at: hit.effective_at,
-                    suppressed,
-                });
+                (event_ids, first_at, suppressed, false)
             }
+        };
+        let rule = &self.rules.rules()[hit.rule];
+        let (summary, mut facts) = self.summary(rule, hit, event_ids.len(), events);
+        facts.description = rule.description.clone();
+        facts.key = hit
+            .suppress_key
+            .or(hit.group)
+            .map(|k| events.key(hit.event, k).to_owned());
+        if let Some(t) = &rule.threshold {
+            facts.first_at = Some(first_at);
+            facts.window = Some(t.window);
         }
+        facts.repeat = repeat;
+        self.alerts.push(Alert {
+            rule_id: rule.id.clone(),
+            severity: rule.severity,
+            title: rule.title.clone(),
+            summary,
+            event_id: event_id.to_owned(),
+            event_ids,
+            effective_at: hit.effective_at,
+            suppressed,
+            facts,
+        });
     }
 
-    /// The summary of an alert fired by `hit`.
-    fn summary(&self, rule: &Rule, hit: &Hit, count: usize, events: &dyn EventSource) -> String {
+    /// The summary of an alert fired by `hit`, and the facts of its event.
+    fn summary(
+        &self,
+        rule: &Rule,
+        hit: &Hit,
+        count: usize,
+        events: &dyn EventSource,
+    ) -> (String, Facts) {
         match &hit.context {
-            Context::Taken(ctx) => self.rules.render_summary(rule, ctx, count),
+            Context::Taken(ctx, facts) => (
+                self.rules.render_summary(rule, ctx, count),
+                facts.as_ref().clone(),
+            ),
             Context::At(at) => {
                 let text = events.read(at);
-                let ctx = match text.as_deref().map(Event::parse) {
-                    Some(Ok(event)) => rule.summary_context(&event),
-                    _ => SummaryContext::Text(format!(
-                        "{} (the event could not be read again)",
-                        rule.title
-                    )),
+                let (ctx, facts) = match text.as_deref().map(Event::parse) {
+                    Some(Ok(event)) => (rule.summary_context(&event), Facts::of_event(&event)),
+                    _ => (
+                        SummaryContext::Text(format!(
+                            "{} (the event could not be read again)",
+                            rule.title
+                        )),
+                        Facts::default(),
+                    ),
                 };
-                self.rules.render_summary(rule, &ctx, count)
+                (self.rules.render_summary(rule, &ctx, count), facts)
             }
         }
     }

@@ -7,7 +7,12 @@
 //! accepted it (at least once); a permanent refusal is logged once and kept
 //! as failed; everything else is retried with capped exponential backoff.
 
+pub mod digest;
+pub mod email;
+pub mod format;
+pub mod slack;
 mod stdout;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -20,10 +25,35 @@ pub use stdout::Stdout;
 use crate::alert::Alert;
 use crate::config::{Config, DestinationConfig};
 use crate::rules::{RuleSet, Severity};
-use crate::store::{Store, StoreError};
+use crate::store::{Delivery, Store, StoreError};
 
 /// A boxed future, for the one async method of [`Destination`].
-pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<Accepted, SendError>> + Send + 'a>>;
+
+/// One delivery handed to its destination.
+pub struct Parcel<'a> {
+    pub delivery: &'a Delivery,
+    /// For a repeat: the thread of the alert it repeats, when known.
+    pub thread: Option<&'a str>,
+}
+
+/// What a destination answered when it accepted a delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// The thread the message opened (a Slack message `ts`).
+    pub thread: Option<String>,
+    /// The destination's answer, in words (`notify-test` prints it).
+    pub answer: String,
+}
+
+impl Accepted {
+    pub fn answer(text: &str) -> Accepted {
+        Accepted {
+            thread: None,
+            answer: text.to_owned(),
+        }
+    }
+}
 
 /// Why a destination did not accept an alert.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,10 +74,24 @@ pub trait Destination: Send + Sync {
     /// The destination's name in the config.
     fn name(&self) -> &str;
     /// Delivers one alert; `Ok` once the destination accepted it.
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sending<'a>;
+    fn send<'a>(&'a self, parcel: &'a Parcel<'a>) -> Sending<'a>;
     /// The least time between two sends, for destinations that limit rate.
     fn min_interval(&self) -> Duration {
         Duration::ZERO
+    }
+    /// Whether repeats go as replies in the thread of their alert.
+    fn threads_repeats(&self) -> bool {
+        false
+    }
+}
+
+/// Whether a URL points at this machine (where `http://` is allowed).
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -69,6 +113,9 @@ pub struct Routes {
     by_severity: BTreeMap<Severity, Vec<String>>,
     /// Every alert to these instead (a dry run's stdout).
     only: Option<Vec<String>>,
+    /// Destinations that take repeats quieted by `suppress` (as replies in
+    /// the thread of the alert they repeat).
+    threads: std::collections::BTreeSet<String>,
 }
 
 impl Routes {
@@ -87,7 +134,18 @@ impl Routes {
                 .map(|(s, ds)| (*s, ds.iter().map(|d| d.value.clone()).collect()))
                 .collect(),
             only: None,
+            threads: config
+                .destinations
+                .iter()
+                .filter(|(_, d)| d.threads_repeats())
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
+    }
+
+    /// Whether any destination takes repeats.
+    pub fn threads_repeats(&self) -> bool {
+        !self.threads.is_empty()
     }
 
     /// Every alert to `destination` alone.
@@ -98,9 +156,19 @@ impl Routes {
         }
     }
 
-    /// The destinations of an alert of `rule_id` with `severity`: the rule's
-    /// `notify`, else the severity's route, else the default route.
-    pub fn of(&self, rules: &RuleSet, rule_id: &str, severity: Severity) -> Vec<String> {
+    /// The destinations of `alert`: its rule's `notify`, else its
+    /// severity's route, else the default route. A repeat goes only to
+    /// those of them that thread repeats.
+    pub fn of(&self, rules: &RuleSet, alert: &Alert) -> Vec<String> {
+        let mut out = self.of_rule(rules, &alert.rule_id, alert.severity);
+        if alert.facts.repeat {
+            out.retain(|d| self.threads.contains(d));
+        }
+        out
+    }
+
+    /// The destinations of an alert of `rule_id` with `severity`.
+    pub fn of_rule(&self, rules: &RuleSet, rule_id: &str, severity: Severity) -> Vec<String> {
         if let Some(only) = &self.only {
             return only.clone();
         }
@@ -140,24 +208,83 @@ pub fn check_rule_destinations(rules: &RuleSet, config: &Config) -> Result<(), V
     }
 }
 
-/// Builds the destinations of the config that this build delivers to.
-pub fn destinations(config: &Config) -> Vec<Arc<dyn Destination>> {
-    let mut out: Vec<Arc<dyn Destination>> = Vec::new();
+/// Why the destinations of a config cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+/// The destinations of a config, ready to deliver.
+pub struct Destinations {
+    /// Destinations that take alerts one by one.
+    pub immediate: Vec<Arc<dyn Destination>>,
+    pub digests: Vec<Arc<digest::Digest>>,
+}
+
+/// Builds every destination of the config.
+pub fn destinations(config: &Config) -> Result<Destinations, SetupError> {
+    let style = format::Style::of(config);
+    let templates = Arc::new(email::Templates::new());
+    let zone = config.business_hours.as_ref().map(|b| b.timezone.as_str());
+    let mailer = || -> Result<email::Mailer, SetupError> {
+        let smtp = config
+            .smtp
+            .as_ref()
+            .ok_or_else(|| SetupError("email destinations need an `smtp` section".into()))?;
+        email::Mailer::new(smtp).map_err(|e| SetupError(e.to_string()))
+    };
+    let mut out = Destinations {
+        immediate: Vec::new(),
+        digests: Vec::new(),
+    };
     for (name, d) in &config.destinations {
+        let fail = |e: &dyn std::fmt::Display| SetupError(e.to_string());
         match d {
-            DestinationConfig::Stdout {} => out.push(Arc::new(Stdout::new(name))),
-            other => tracing::warn!(
-                destination = %name,
-                kind = other.kind(),
-                "this build does not deliver to destinations of this kind yet; their alerts stay queued in the outbox"
-            ),
+            DestinationConfig::Stdout {} => out.immediate.push(Arc::new(Stdout::new(name))),
+            DestinationConfig::Slack {
+                webhook_url,
+                bot_token,
+                channel,
+                api_url,
+            } => out.immediate.push(Arc::new(
+                slack::Slack::new(
+                    name,
+                    webhook_url.as_ref(),
+                    bot_token.as_ref(),
+                    channel.as_deref(),
+                    api_url.as_deref(),
+                    style.clone(),
+                )
+                .map_err(|e| fail(&e))?,
+            )),
+            DestinationConfig::Email { to } => out.immediate.push(Arc::new(email::Email::new(
+                name,
+                mailer()?,
+                email::recipients(name, to).map_err(|e| fail(&e))?,
+                templates.clone(),
+                style.clone(),
+            ))),
+            DestinationConfig::EmailDigest { to, every, at } => {
+                let schedule = digest::Schedule::new(every.map(|e| e.0), at.as_deref(), zone)
+                    .map_err(|e| SetupError(format!("destination `{name}`: {e}")))?;
+                out.digests.push(Arc::new(digest::Digest::new(
+                    name,
+                    mailer()?,
+                    email::recipients(name, to).map_err(|e| fail(&e))?,
+                    schedule,
+                    templates.clone(),
+                    style.clone(),
+                )));
+            }
+            DestinationConfig::Webhook { url, headers } => out.immediate.push(Arc::new(
+                webhook::Webhook::new(name, url, headers).map_err(|e| fail(&e))?,
+            )),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Retry delays of a delivery: 1 s doubling to 10 minutes, with full jitter.
-fn backoff(attempts: u32) -> Duration {
+pub(crate) fn backoff(attempts: u32) -> Duration {
     let capped = Duration::from_secs(1u64 << attempts.min(10)).min(Duration::from_secs(600));
     capped.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
@@ -182,11 +309,34 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
         }
         for d in due {
             let started = std::time::Instant::now();
-            let result = dest.send(&d.alert).await;
+            let thread = match (
+                &d.alert.facts.key,
+                d.alert.facts.repeat && dest.threads_repeats(),
+            ) {
+                (Some(key), true) => {
+                    with_store(store, |s| s.thread(dest.name(), &d.alert.rule_id, key))?
+                }
+                _ => None,
+            };
+            let parcel = Parcel {
+                delivery: &d,
+                thread: thread.as_deref(),
+            };
+            let result = dest.send(&parcel).await;
             let now = crate::time::now();
             match result {
-                Ok(()) => {
-                    with_store(store, |s| s.sent(d.id, now))?;
+                Ok(accepted) => {
+                    with_store(store, |s| {
+                        s.sent(d.id, now)?;
+                        match (&accepted.thread, &d.alert.facts.key) {
+                            (Some(ts), Some(key))
+                                if !d.alert.facts.repeat && dest.threads_repeats() =>
+                            {
+                                s.set_thread(dest.name(), &d.alert.rule_id, key, ts, now)
+                            }
+                            _ => Ok(()),
+                        }
+                    })?;
                     round.sent += 1;
                     tracing::info!(
                         destination = dest.name(),
@@ -194,6 +344,7 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                         alert = d.alert_id,
                         rule_id = %d.alert.rule_id,
                         event_id = %crate::text::plain(&d.alert.event_id),
+                        latency_s = now - d.queued_at,
                         "alert delivered"
                     );
                 }

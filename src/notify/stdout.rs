@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{Destination, SendError, Sending};
+use super::{Accepted, Destination, Parcel, SendError, Sending};
 use crate::alert::Alert;
 
 pub struct Stdout {
@@ -24,7 +24,8 @@ impl Destination for Stdout {
         &self.name
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sending<'a> {
+    fn send<'a>(&'a self, parcel: &'a Parcel<'a>) -> Sending<'a> {
+        let alert: &Alert = &parcel.delivery.alert;
         Box::pin(async move {
             let mut line = serde_json::to_vec(alert).expect("alerts serialize");
             line.push(b'\n');
@@ -35,7 +36,8 @@ impl Destination for Stdout {
                 .map_err(|e| SendError::Retry {
                     message: format!("cannot write to standard output: {e}"),
                     after: None,
-                })
+                })?;
+            Ok(Accepted::answer("written"))
         })
     }
 }

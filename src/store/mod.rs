@@ -85,6 +85,10 @@ pub struct Delivery {
     pub attempts: u32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
+    /// When its alert was committed to the outbox (Unix seconds).
+    pub queued_at: i64,
+    /// Every destination its alert was routed to.
+    pub routes: Vec<String>,
     pub alert: Alert,
 }
 
@@ -150,6 +154,33 @@ pub trait Store: Send {
     /// Puts failed deliveries back in the queue (one by id, or all);
     /// returns how many.
     fn requeue(&mut self, delivery: Option<i64>, now: i64) -> Result<usize, StoreError>;
+
+    /// The Slack thread (message `ts`) of the last alert of `rule_id` and
+    /// `key` posted to `destination`.
+    fn thread(
+        &self,
+        destination: &str,
+        rule_id: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Records the thread of an alert just posted.
+    fn set_thread(
+        &mut self,
+        destination: &str,
+        rule_id: &str,
+        key: &str,
+        ts: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// When a digest destination sends next.
+    fn schedule(&self, destination: &str) -> Result<Option<i64>, StoreError>;
+
+    fn set_schedule(&mut self, destination: &str, next_at: i64) -> Result<(), StoreError>;
+
+    /// Several deliveries accepted at once (one digest), in one transaction.
+    fn sent_all(&mut self, deliveries: &[i64], now: i64) -> Result<(), StoreError>;
 
     /// Every alert committed so far, oldest first.
     fn alerts(&self) -> Result<Vec<Alert>, StoreError>;

@@ -48,6 +48,19 @@ const MIGRATIONS: &[&str] = &[
          sent_at INTEGER
      );
      CREATE INDEX deliveries_due ON deliveries (destination, status, next_attempt_at);",
+    // 2: Slack threads of alerts, and the schedules of digests.
+    "CREATE TABLE threads (
+         destination TEXT NOT NULL,
+         rule_id TEXT NOT NULL,
+         key TEXT NOT NULL,
+         ts TEXT NOT NULL,
+         posted_at INTEGER NOT NULL,
+         PRIMARY KEY (destination, rule_id, key)
+     ) WITHOUT ROWID;
+     CREATE TABLE schedules (
+         destination TEXT PRIMARY KEY,
+         next_at INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The state store in a SQLite file.
@@ -172,6 +185,12 @@ impl SqliteStore {
                         attempts: r.get(4)?,
                         next_attempt_at: r.get(5)?,
                         last_error: r.get(6)?,
+                        queued_at: r.get(8)?,
+                        routes: r
+                            .get::<_, String>(9)?
+                            .split('\u{1f}')
+                            .map(str::to_owned)
+                            .collect(),
                         alert: placeholder_alert(),
                     },
                     r.get::<_, String>(7)?,
@@ -181,7 +200,7 @@ impl SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (mut d, body) = row.map_err(|e| self.err(e))?;
-            d.alert = serde_json::from_str(&body).map_err(|e| StoreError::Sqlite {
+            d.alert = Alert::from_stored(&body).map_err(|e| StoreError::Sqlite {
                 path: self.path.display().to_string(),
                 detail: format!("alert {} is not readable: {e}", d.alert_id),
             })?;
@@ -192,7 +211,9 @@ impl SqliteStore {
 }
 
 const DELIVERY_COLUMNS: &str =
-    "d.id, d.alert_id, d.destination, d.status, d.attempts, d.next_attempt_at, d.last_error, a.body
+    "d.id, d.alert_id, d.destination, d.status, d.attempts, d.next_attempt_at, d.last_error, a.body,
+     a.created_at,
+     (SELECT group_concat(x.destination, char(31)) FROM deliveries x WHERE x.alert_id = d.alert_id)
      FROM deliveries d JOIN alerts a ON a.id = d.alert_id";
 
 fn placeholder_alert() -> Alert {
@@ -205,6 +226,7 @@ fn placeholder_alert() -> Alert {
         event_ids: Vec::new(),
         effective_at: 0,
         suppressed: 0,
+        facts: Default::default(),
     }
 }
 
@@ -266,7 +288,7 @@ impl Store for SqliteStore {
                 .map_err(err)?;
             for out in &c.alerts {
                 let a = &out.alert;
-                let body = serde_json::to_string(a).expect("alerts serialize");
+                let body = a.to_stored();
                 alert
                     .execute(params![
                         a.rule_id,
@@ -384,6 +406,79 @@ impl Store for SqliteStore {
         n.map_err(|e| self.err(e))
     }
 
+    fn thread(
+        &self,
+        destination: &str,
+        rule_id: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT ts FROM threads WHERE destination = ?1 AND rule_id = ?2 AND key = ?3",
+                params![destination, rule_id, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_thread(
+        &mut self,
+        destination: &str,
+        rule_id: &str,
+        key: &str,
+        ts: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO threads (destination, rule_id, key, ts, posted_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (destination, rule_id, key) DO UPDATE SET ts = excluded.ts, posted_at = excluded.posted_at",
+                params![destination, rule_id, key, ts, now],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    fn schedule(&self, destination: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT next_at FROM schedules WHERE destination = ?1",
+                [destination],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_schedule(&mut self, destination: &str, next_at: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO schedules (destination, next_at) VALUES (?1, ?2)
+                 ON CONFLICT (destination) DO UPDATE SET next_at = excluded.next_at",
+                params![destination, next_at],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    fn sent_all(&mut self, deliveries: &[i64], now: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| error(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
+                )
+                .map_err(err)?;
+            for id in deliveries {
+                stmt.execute(params![id, now]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
         let mut stmt = self
             .conn
@@ -395,7 +490,7 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for body in rows {
             let body = body.map_err(|e| self.err(e))?;
-            out.push(serde_json::from_str(&body).map_err(|e| StoreError::Sqlite {
+            out.push(Alert::from_stored(&body).map_err(|e| StoreError::Sqlite {
                 path: self.path.display().to_string(),
                 detail: format!("an alert is not readable: {e}"),
             })?);
@@ -477,6 +572,12 @@ mod tests {
             event_ids: vec![event.into()],
             effective_at: 100,
             suppressed: 0,
+            facts: crate::alert::Facts {
+                event_type: "api_key.created".into(),
+                actor: Some("a_b*c@example.com".into()),
+                key: Some("k".into()),
+                ..Default::default()
+            },
         }
     }
 

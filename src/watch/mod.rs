@@ -164,7 +164,11 @@ impl Watcher {
             .filter_map(|e| Event::parse(&e.json).ok())
             .collect();
         let batch = Batch::new(events);
-        let evaluation = Evaluator::new(&self.rules).evaluate(&batch, &mut self.state);
+        let mut evaluator = Evaluator::new(&self.rules);
+        if self.routes.threads_repeats() {
+            evaluator = evaluator.with_repeats();
+        }
+        let evaluation = evaluator.evaluate(&batch, &mut self.state);
         for e in &evaluation.errors {
             tracing::warn!(
                 rule_id = %self.rules.rules()[e.rule].id,
@@ -182,28 +186,39 @@ impl Watcher {
         };
         let high_water = high_water.max(reached).unwrap_or(window.since);
         self.state.prune(&self.rules, high_water);
-        let alerts: Vec<Outgoing> = evaluation
-            .alerts
-            .into_iter()
-            .map(|alert| {
-                let destinations = self.routes.of(&self.rules, &alert.rule_id, alert.severity);
-                tracing::info!(
-                    rule_id = %alert.rule_id,
-                    event_id = %crate::text::plain(&alert.event_id),
-                    severity = %alert.severity,
-                    destinations = %destinations.join(","),
-                    "alert raised"
-                );
-                if destinations.is_empty() {
-                    tracing::warn!(rule_id = %alert.rule_id, "the alert has no destination: set `routing.default`");
+        let mut alerts: Vec<Outgoing> = Vec::with_capacity(evaluation.alerts.len());
+        for alert in evaluation.alerts {
+            let destinations = self.routes.of(&self.rules, &alert);
+            if alert.facts.repeat {
+                // Only destinations that thread repeats take them.
+                if !destinations.is_empty() {
+                    alerts.push(Outgoing {
+                        alert,
+                        destinations,
+                    });
                 }
-                Outgoing { alert, destinations }
-            })
-            .collect();
+                continue;
+            }
+            tracing::info!(
+                rule_id = %alert.rule_id,
+                event_id = %crate::text::plain(&alert.event_id),
+                severity = %alert.severity,
+                destinations = %destinations.join(","),
+                "alert raised"
+            );
+            if destinations.is_empty() {
+                tracing::warn!(rule_id = %alert.rule_id, "the alert has no destination: set `routing.default`");
+            }
+            alerts.push(Outgoing {
+                alert,
+                destinations,
+            });
+        }
+        let raised = alerts.iter().filter(|o| !o.alert.facts.repeat).count();
         let done = Polled {
             read: read.events.len(),
             evaluated: batch.len(),
-            alerts: alerts.len(),
+            alerts: raised,
             slices: 1,
             newest,
         };
