@@ -2,7 +2,9 @@
 //! done by the library modules.
 
 mod export;
+mod notify_test;
 mod outbox;
+pub mod render;
 pub mod rulecheck;
 pub mod rules_doc;
 mod validate;
@@ -41,6 +43,8 @@ pub enum Command {
     Export(export::Args),
     /// List queued and failed deliveries, and queue failed ones again.
     Outbox(outbox::Args),
+    /// Send a sample alert to one destination and print what it answered.
+    NotifyTest(notify_test::Args),
     /// Print a Markdown table of the rules, or write it between the markers of a file.
     RulesDoc(rules_doc::Args),
 }
@@ -86,6 +90,7 @@ pub fn main_auditwatch() -> ExitCode {
         Command::Watch(args) => watch::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Outbox(args) => outbox::run(&args),
+        Command::NotifyTest(args) => notify_test::run(&args),
         Command::Rulecheck(args) => rulecheck::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::RulesDoc(args) => rules_doc::run(&args),

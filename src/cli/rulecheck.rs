@@ -46,6 +46,13 @@ pub struct Args {
     /// Read the events from the API in the config, for the time range.
     #[arg(long)]
     pub from_api: bool,
+    /// Print, for each alert, exactly what a destination of this kind would
+    /// be sent (one JSON line per alert).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub render: Option<super::render::Medium>,
+    /// Add the destinations each alert is routed to (needs a config).
+    #[arg(long)]
+    pub routes: bool,
     /// Parsing threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -143,7 +150,25 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     } else {
         Format::Jsonl
     });
-    if let Err(e) = print_alerts(format, &report)
+    let rendering = if args.render.is_some() || args.routes {
+        let config = rule_config(args)?;
+        Some(super::render::Rendering::new(config.as_ref(), args.routes).map_err(Usage::new)?)
+    } else {
+        None
+    };
+    let printed = match (args.render, &rendering) {
+        (Some(medium), Some(r)) => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            super::render::print(&mut out, r, &rules, &report.evaluation.alerts, medium)
+                .and_then(|()| out.flush())
+        }
+        _ => {
+            let routes = |a: &Alert| rendering.as_ref().and_then(|r| r.routes(&rules, a));
+            print_alerts(format, &report, &routes)
+        }
+    };
+    if let Err(e) = printed
         && e.kind() != io::ErrorKind::BrokenPipe
     {
         return Err(Usage::new(format!("cannot write output: {e}")));
@@ -292,27 +317,65 @@ fn report_problems(rules: &RuleSet, report: &Report) {
     }
 }
 
-fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
+/// The config `-c` names (else `./auditwatch.yaml` when it exists).
+fn rule_config(args: &Args) -> Result<Option<crate::config::RuleConfig>, Usage> {
+    let default = std::path::Path::new(super::DEFAULT_CONFIG);
+    let path = args
+        .source
+        .config
+        .as_deref()
+        .or_else(|| default.is_file().then_some(default));
+    path.map(crate::config::RuleConfig::load)
+        .transpose()
+        .map_err(Usage::new)
+}
+
+/// An alert line with its destinations (`--routes`).
+#[derive(serde::Serialize)]
+struct Routed<'a> {
+    #[serde(flatten)]
+    alert: &'a Alert,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destinations: Option<Vec<String>>,
+}
+
+fn print_alerts(
+    format: Format,
+    report: &Report,
+    routes: &dyn Fn(&Alert) -> Option<Vec<String>>,
+) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let alerts = &report.evaluation.alerts;
     match format {
         Format::Jsonl => {
             for a in alerts {
-                serde_json::to_writer(&mut out, a)?;
+                serde_json::to_writer(
+                    &mut out,
+                    &Routed {
+                        alert: a,
+                        destinations: routes(a),
+                    },
+                )?;
                 out.write_all(b"\n")?;
             }
         }
         Format::Json => {
             #[derive(serde::Serialize)]
             struct Doc<'a> {
-                alerts: &'a [Alert],
+                alerts: Vec<Routed<'a>>,
                 rules: &'a [RuleStats],
                 events: u64,
                 bad_lines: usize,
             }
             let doc = Doc {
-                alerts,
+                alerts: alerts
+                    .iter()
+                    .map(|a| Routed {
+                        alert: a,
+                        destinations: routes(a),
+                    })
+                    .collect(),
                 rules: &report.evaluation.stats,
                 events: report.events,
                 bad_lines: report.bad_lines.len(),
@@ -321,7 +384,7 @@ fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
             out.write_all(b"\n")?;
         }
         Format::Table => {
-            let rows: Vec<[String; 4]> = alerts
+            let rows: Vec<[String; 5]> = alerts
                 .iter()
                 .map(|a| {
                     // Values from events never reach the terminal raw.
@@ -333,11 +396,24 @@ fn print_alerts(format: Format, report: &Report) -> io::Result<()> {
                         format_time(a.effective_at),
                         a.severity.to_string(),
                         a.rule_id.clone(),
+                        routes(a).map(|r| r.join(",")).unwrap_or_default(),
                         summary,
                     ]
                 })
                 .collect();
-            write_table(&mut out, ["TIME", "SEVERITY", "RULE", "SUMMARY"], &rows)?;
+            if alerts.first().is_some_and(|a| routes(a).is_some()) {
+                write_table(
+                    &mut out,
+                    ["TIME", "SEVERITY", "RULE", "ROUTES", "SUMMARY"],
+                    &rows,
+                )?;
+            } else {
+                let rows: Vec<[String; 4]> = rows
+                    .into_iter()
+                    .map(|[t, s, r, _, m]| [t, s, r, m])
+                    .collect();
+                write_table(&mut out, ["TIME", "SEVERITY", "RULE", "SUMMARY"], &rows)?;
+            }
         }
     }
     out.flush()

@@ -54,6 +54,24 @@ pub fn run(args: &Args) -> u8 {
         }
         return EXIT_USAGE;
     }
+    // Builds every destination (addresses, URLs, schedules) without
+    // contacting any of them.
+    // (The mail pool needs a runtime to exist in, not to run.)
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditwatch validate: {e}");
+            return super::EXIT_FAILED;
+        }
+    };
+    let built = {
+        let _inside = runtime.enter();
+        crate::notify::destinations(&config).map(drop)
+    };
+    if let Err(e) = built {
+        eprintln!("{}: {e}", path.display());
+        return EXIT_USAGE;
+    }
     let enabled = rules.rules().iter().filter(|r| r.enabled).count();
     let tests: usize = rules.rules().iter().map(|r| r.tests.len()).sum();
     println!("config {}: ok", path.display());

@@ -248,6 +248,13 @@ pub struct RuleConfig {
     pub base_dir: PathBuf,
     /// The API source, when asked for.
     pub source: Option<SourceConfig>,
+    /// `routing`, for `rulecheck --routes`.
+    pub routing: RoutingConfig,
+    /// The destinations' names and `type`s (their other keys, which may
+    /// use variables that are not set, are not read).
+    pub destination_kinds: BTreeMap<String, String>,
+    /// The business-hours zone, for times in rendered alerts.
+    pub timezone: Option<String>,
 }
 
 /// A config file read into a tree, with its path for messages.
@@ -506,11 +513,25 @@ impl RuleConfig {
         let lists = doc.section("lists")?.unwrap_or_default();
         let business_hours: Option<BusinessHoursConfig> = doc.section("business_hours")?;
         let env = doc.environment(&lists, business_hours.as_ref())?;
+        let mut destination_kinds = BTreeMap::new();
+        if let Some(d) = doc.root.get("destinations") {
+            for (name, _) in d.keys() {
+                let kind = d
+                    .get(name)
+                    .and_then(|n| n.get("type"))
+                    .and_then(|t| t.deserialize::<String>().ok())
+                    .unwrap_or_default();
+                destination_kinds.insert(name.to_owned(), kind);
+            }
+        }
         Ok(RuleConfig {
             rules: doc.rules()?,
             env,
             source: if with_source { doc.source()? } else { None },
             base_dir: doc.base_dir.clone(),
+            routing: doc.section("routing")?.unwrap_or_default(),
+            destination_kinds,
+            timezone: business_hours.map(|b| b.timezone),
         })
     }
 }

@@ -120,26 +120,32 @@ pub struct Routes {
 
 impl Routes {
     pub fn new(config: &Config) -> Routes {
-        Routes {
-            default: config
-                .routing
-                .default
-                .iter()
-                .map(|d| d.value.clone())
-                .collect(),
-            by_severity: config
-                .routing
-                .severity
-                .iter()
-                .map(|(s, ds)| (*s, ds.iter().map(|d| d.value.clone()).collect()))
-                .collect(),
-            only: None,
-            threads: config
+        Routes::of_routing(
+            &config.routing,
+            config
                 .destinations
                 .iter()
                 .filter(|(_, d)| d.threads_repeats())
                 .map(|(n, _)| n.clone())
                 .collect(),
+        )
+    }
+
+    /// Routes from a `routing` section, with the destinations that thread
+    /// repeats.
+    pub fn of_routing(
+        routing: &crate::config::RoutingConfig,
+        threads: std::collections::BTreeSet<String>,
+    ) -> Routes {
+        Routes {
+            default: routing.default.iter().map(|d| d.value.clone()).collect(),
+            by_severity: routing
+                .severity
+                .iter()
+                .map(|(s, ds)| (*s, ds.iter().map(|d| d.value.clone()).collect()))
+                .collect(),
+            only: None,
+            threads,
         }
     }
 
