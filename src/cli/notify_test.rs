@@ -64,7 +64,12 @@ pub fn run(args: &Args) -> u8 {
             "auditwatch notify-test: {} has no destination `{}` (destinations: {})",
             path.display(),
             crate::text::plain(&args.destination),
-            config.destinations.keys().cloned().collect::<Vec<_>>().join(", ")
+            config
+                .destinations
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return EXIT_USAGE;
     }

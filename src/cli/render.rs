@@ -57,7 +57,9 @@ impl Rendering {
             Medium::Slack => serde_json::to_value(slack::message(alert, &self.style))
                 .expect("Slack messages serialize"),
             Medium::Email => match self.templates.alert(alert, &self.style) {
-                Ok((subject, text, html)) => json!({"subject": subject, "text": text, "html": html}),
+                Ok((subject, text, html)) => {
+                    json!({"subject": subject, "text": text, "html": html})
+                }
                 Err(e) => json!({"error": e.to_string()}),
             },
             Medium::Webhook => {

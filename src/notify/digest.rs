@@ -43,8 +43,8 @@ impl Schedule {
         zone: Option<&str>,
     ) -> Result<Schedule, String> {
         let every = every.unwrap_or(86_400);
-        if every < 60 {
-            return Err("`every` must be at least 1m".into());
+        if every < 1 {
+            return Err("`every` must be at least 1s".into());
         }
         let at = at
             .map(|t| {
@@ -364,6 +364,6 @@ mod tests {
     fn bad_schedules_are_refused() {
         assert!(Schedule::new(Some(86_400), Some("8am"), None).is_err());
         assert!(Schedule::new(Some(86_400), Some("24:00"), None).is_err());
-        assert!(Schedule::new(Some(10), None, None).is_err());
+        assert!(Schedule::new(Some(0), None, None).is_err());
     }
 }

@@ -303,17 +303,23 @@ pub struct Round {
     pub failed: usize,
 }
 
-/// Delivers what is due for `dest` now, oldest first; a failure that may
-/// pass ends the round, so a destination that is down is not hammered.
+/// Delivers what is queued for `dest`, strictly oldest first: a delivery
+/// waiting for its retry holds back the ones after it (so alerts arrive in
+/// order, and a repeat never arrives before the alert it threads under). A
+/// failure that may pass ends the round, so a destination that is down is
+/// not hammered.
 pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<Round, StoreError> {
     let mut round = Round::default();
     loop {
         let now = crate::time::now();
-        let due = with_store(store, |s| s.due(dest.name(), now, 100))?;
-        if due.is_empty() {
+        let queued = with_store(store, |s| s.due(dest.name(), i64::MAX, 100))?;
+        if queued.is_empty() {
             return Ok(round);
         }
-        for d in due {
+        for d in queued {
+            if d.next_attempt_at > now {
+                return Ok(round);
+            }
             let started = std::time::Instant::now();
             let thread = match (
                 &d.alert.facts.key,

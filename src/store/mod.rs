@@ -131,7 +131,7 @@ pub trait Store: Send {
     /// oldest first.
     fn due(&self, destination: &str, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 
-    /// The earliest time a queued delivery of `destination` is due.
+    /// When the oldest queued delivery of `destination` is due.
     fn next_due(&self, destination: &str) -> Result<Option<i64>, StoreError>;
 
     /// The destination accepted the delivery.

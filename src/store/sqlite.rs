@@ -338,10 +338,11 @@ impl Store for SqliteStore {
     fn next_due(&self, destination: &str) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
-                "SELECT MIN(next_attempt_at) FROM deliveries WHERE destination = ?1 AND status = 'queued'",
+                "SELECT next_attempt_at FROM deliveries WHERE destination = ?1 AND status = 'queued' ORDER BY id LIMIT 1",
                 [destination],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(|e| self.err(e))
     }
 
