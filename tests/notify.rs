@@ -549,7 +549,6 @@ fn email_alerts_and_digests_over_smtp() {
         smtp: Some(&smtp),
         destinations: "  mail: {type: email, to: [oncall@example.com]}\n  digest: {type: email_digest, to: [security@example.com], every: 3s}\n".into(),
         routing: "  default: [mail]\n  severity:\n    info: [digest]\n    high: [digest]\n".into(),
-        ..Places::default()
     };
     let bot = Bot::new(&api, &places);
     let running = bot.spawn();
@@ -629,7 +628,6 @@ fn a_rejected_recipient_is_kept_failed_not_retried() {
         smtp: Some(&smtp),
         destinations: "  mail: {type: email, to: [nobody@example.com]}\n".into(),
         routing: "  default: [mail]\n".into(),
-        ..Places::default()
     };
     let bot = Bot::new(&api, &places);
     let out = bot.run(&["watch", "--once"]);
@@ -827,7 +825,6 @@ fn every_alert_reaches_every_destination_across_failures_and_kill_9() {
             slack.api_url()
         ),
         routing: "  default: [hook]\n  severity:\n    critical: [hook, bot, mail]\n    high: [bot, mail]\n    info: [digest]\n".into(),
-        ..Places::default()
     };
     let bot = Bot::new(&api, &places);
 
