@@ -374,10 +374,8 @@ fn slack_outages_429_and_500_delay_alerts_but_lose_none() {
     let api = StandIn::start();
     let t = now() - 600;
     let slack = SlackStandin::start();
-    // Down for the first 10 seconds; then a 429 asking for 2 s, then a 500.
+    // Down for the first 10 seconds.
     slack.outage_for(Duration::from_secs(10));
-    slack.fail_with_429(1, 2);
-    slack.fail_with_500(1);
     api.add((0..4).map(|i| {
         event(
             &format!("ev-{i}"),
@@ -397,21 +395,39 @@ fn slack_outages_429_and_500_delay_alerts_but_lose_none() {
     };
     let bot = Bot::new(&api, &places);
     let running = bot.spawn();
-    let messages = slack.wait_for(4, Duration::from_secs(60));
-    let log = running.stop();
+    let after_outage = slack.wait_for(4, Duration::from_secs(60));
     assert_eq!(
-        messages.len(),
+        after_outage.len(),
         4,
-        "every alert arrives after the outage:\n{log}"
+        "every alert arrives after the outage:\n{}",
+        running.log()
     );
+    // Then a 429 asking for 2 s, and a 500, for two new alerts.
+    slack.fail_with_429(1, 2);
+    slack.fail_with_500(1);
+    api.add((4..6).map(|i| {
+        event(
+            &format!("ev-{i}"),
+            "ip_allowlist.deleted",
+            now() - 60 + i,
+            &format!("u{i}@example.com"),
+        )
+    }));
+    let messages = slack.wait_for(6, Duration::from_secs(60));
+    let log = running.stop();
+    assert_eq!(messages.len(), 6, "every alert arrives:\n{log}");
     let mut ids: Vec<String> = messages
         .iter()
         .map(|m| m.body["blocks"].to_string())
         .collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 4, "no alert twice");
+    assert_eq!(ids.len(), 6, "no alert twice");
     let requests = slack.requests();
+    assert!(
+        requests.iter().filter(|r| r.status == 503).count() >= 2,
+        "retried through the outage"
+    );
     let limited = requests
         .iter()
         .position(|r| r.status == 429)
