@@ -78,6 +78,25 @@ fn event(id: &str, ty: &str, at: i64, email: &str) -> Value {
     })
 }
 
+/// The config lines of a Slack bot destination `bot` with `token`.
+fn bot_line(slack: &SlackStandin, token: &str) -> String {
+    format!(
+        "  bot: {{type: slack, bot_token: \"{token}\", channel: {}, api_url: \"{}\"}}\n",
+        slack::CHANNEL,
+        slack.api_url()
+    )
+}
+
+/// The config lines of a Slack webhook destination `hook`.
+fn hook_line(slack: &SlackStandin) -> String {
+    format!(
+        "  hook: {{type: slack, webhook_url: \"{}\"}}\n",
+        slack.webhook_url()
+    )
+}
+
+const BOT_TOKEN_VAR: &str = "${SLACK_BOT_TOKEN}";
+
 /// Where the destinations of a test live.
 #[derive(Default)]
 struct Places<'a> {
@@ -138,8 +157,14 @@ impl Bot {
     /// A running watcher whose log lines are collected, with the time each
     /// was read.
     fn spawn(&self) -> Running {
+        self.spawn_with(&[])
+    }
+
+    /// [`Bot::spawn`] with more environment variables.
+    fn spawn_with(&self, env: &[(&str, &str)]) -> Running {
         let mut child = self
             .command(&["watch"])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -291,12 +316,7 @@ fn slack_messages_are_block_kit_that_slack_accepts_with_event_text_escaped() {
     ]);
     let slack = SlackStandin::start();
     let places = Places {
-        destinations: format!(
-            "  hook: {{type: slack, webhook_url: \"{}\"}}\n  bot: {{type: slack, bot_token: \"${{SLACK_BOT_TOKEN}}\", channel: {}, api_url: \"{}\"}}\n",
-            slack.webhook_url(),
-            slack::CHANNEL,
-            slack.api_url()
-        ),
+        destinations: hook_line(&slack) + &*bot_line(&slack, BOT_TOKEN_VAR),
         routing: "  default: [hook, bot]\n".into(),
         ..Places::default()
     };
@@ -385,11 +405,7 @@ fn slack_outages_429_and_500_delay_alerts_but_lose_none() {
         )
     }));
     let places = Places {
-        destinations: format!(
-            "  bot: {{type: slack, bot_token: \"${{SLACK_BOT_TOKEN}}\", channel: {}, api_url: \"{}\"}}\n",
-            slack::CHANNEL,
-            slack.api_url()
-        ),
+        destinations: bot_line(&slack, BOT_TOKEN_VAR),
         routing: "  default: [bot]\n".into(),
         ..Places::default()
     };
@@ -455,11 +471,7 @@ fn a_bad_token_fails_once_clearly_and_is_kept_as_failed() {
     )]);
     let slack = SlackStandin::start();
     let places = Places {
-        destinations: format!(
-            "  bot: {{type: slack, bot_token: \"xoxb-wrong-token-1234\", channel: {}, api_url: \"{}\"}}\n",
-            slack::CHANNEL,
-            slack.api_url()
-        ),
+        destinations: bot_line(&slack, "xoxb-wrong-token-1234"),
         routing: "  default: [bot]\n".into(),
         ..Places::default()
     };
@@ -510,12 +522,12 @@ fn repeats_go_as_replies_in_the_thread_of_their_alert() {
     let slack = SlackStandin::start();
     let hook = WebhookStandin::start();
     let places = Places {
-        destinations: format!(
-            "  bot: {{type: slack, bot_token: \"${{SLACK_BOT_TOKEN}}\", channel: {}, api_url: \"{}\"}}\n  siem: {{type: webhook, url: \"{}\"}}\n",
-            slack::CHANNEL,
-            slack.api_url(),
-            hook.url()
-        ),
+        destinations: bot_line(&slack, BOT_TOKEN_VAR)
+            + &*format!(
+                "  siem: {{type: webhook, url: \"{}\"}}
+",
+                hook.url()
+            ),
         routing: "  default: [bot, siem]\n".into(),
         ..Places::default()
     };
@@ -683,24 +695,7 @@ fn webhook_bodies_follow_the_schema_with_secret_headers_and_retries() {
         ..Places::default()
     };
     let bot = Bot::new(&api, &places);
-    let running = {
-        let mut c = bot.command(&["watch"]);
-        c.env("SIEM_TOKEN", "siem-secret-42");
-        let mut child = c
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push((Instant::now(), line));
-            }
-        });
-        Running { child, lines }
-    };
+    let running = bot.spawn_with(&[("SIEM_TOKEN", "siem-secret-42")]);
     let got = hook.wait_for(1, Duration::from_secs(30));
     let log = running.stop();
     assert_eq!(got.len(), 1, "{log}");
@@ -834,12 +829,7 @@ fn every_alert_reaches_every_destination_across_failures_and_kill_9() {
     });
     let places = Places {
         smtp: Some(&smtp),
-        destinations: format!(
-            "  hook: {{type: slack, webhook_url: \"{}\"}}\n  bot: {{type: slack, bot_token: \"${{SLACK_BOT_TOKEN}}\", channel: {}, api_url: \"{}\"}}\n  mail: {{type: email, to: [oncall@example.com]}}\n  digest: {{type: email_digest, to: [security@example.com], every: 4s}}\n",
-            slack.webhook_url(),
-            slack::CHANNEL,
-            slack.api_url()
-        ),
+        destinations: hook_line(&slack) + &*bot_line(&slack, BOT_TOKEN_VAR) + "  mail: {type: email, to: [oncall@example.com]}\n  digest: {type: email_digest, to: [security@example.com], every: 4s}\n",
         routing: "  default: [hook]\n  severity:\n    critical: [hook, bot, mail]\n    high: [bot, mail]\n    info: [digest]\n".into(),
     };
     let bot = Bot::new(&api, &places);
