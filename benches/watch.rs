@@ -6,12 +6,20 @@
 //! - latency: from the poll that first shows a new event to its alert line
 //!   on stdout (`poll_interval: 1s`, 10 events);
 //! - idle: resident memory and CPU time of a watcher polling an API with
-//!   nothing new every 30 s, for `BENCH_IDLE_SECS` seconds (default 60).
+//!   nothing new every 30 s, for `BENCH_IDLE_SECS` seconds (default 60);
+//! - delivery: from the commit of 10 alerts to each destination accepting
+//!   it (a Slack bot, a Slack webhook, a JSON webhook), read off the
+//!   watcher's log, without failures and with a 429, two 500s and a 5 s
+//!   outage of Slack and the webhook.
 //!
 //! Run with `cargo bench --bench watch`.
 
+#[path = "../tests/slack/mod.rs"]
+mod slack;
 #[path = "../tests/standin/mod.rs"]
 mod standin;
+#[path = "../tests/webhook/mod.rs"]
+mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -214,4 +222,115 @@ fn main() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+
+    delivery(false);
+    delivery(true);
+}
+
+/// The time of a log line (tracing's RFC 3339 prefix), in seconds.
+fn log_time(line: &str) -> Option<f64> {
+    let ts: jiff::Timestamp = line.split_whitespace().next()?.parse().ok()?;
+    Some(ts.as_duration().as_secs_f64())
+}
+
+/// Commit-to-accepted latency per destination for 10 alerts.
+fn delivery(failures: bool) {
+    let api = StandIn::start();
+    let slack = slack::SlackStandin::start();
+    let hook = webhook::WebhookStandin::start();
+    if failures {
+        slack.fail_with_429(1, 1);
+        slack.fail_with_500(2);
+        slack.outage_for(Duration::from_secs(5));
+        hook.fail_with_500(2);
+    }
+    let t = now() - 600;
+    api.add((0..10).map(|i| {
+        json!({"object": "organization.audit_log", "id": format!("bench-delivery-{i}"), "type": "ip_allowlist.deleted",
+               "effective_at": t + i, "actor": {"type": "session", "session": {"user": {"id": format!("user-{i}"), "email": format!("u{i}@example.com")}, "ip_address": "198.51.100.7"}},
+               "ip_allowlist.deleted": {"id": format!("ipl-{i}"), "name": "office", "allowed_ips": ["203.0.113.0/24"]}})
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = format!(
+        "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n\
+         rules: [{}]\nstate: {{path: aw.db}}\ndestinations:\n\
+         \x20 bot: {{type: slack, bot_token: \"{}\", channel: {}, api_url: \"{}\"}}\n\
+         \x20 slackhook: {{type: slack, webhook_url: \"{}\"}}\n\
+         \x20 siem: {{type: webhook, url: \"{}\"}}\n\
+         routing:\n  default: [bot, slackhook, siem]\n",
+        api.base_url(),
+        root.join("rules/network.yaml").display(),
+        slack::BOT_TOKEN,
+        slack::CHANNEL,
+        slack.api_url(),
+        slack.webhook_url(),
+        hook.url()
+    );
+    std::fs::write(dir.path().join("auditwatch.yaml"), config).unwrap();
+    let mut child = watcher(dir.path(), false)
+        .env("RUST_LOG", "auditwatch=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let end = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < end
+        && lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("alert delivered"))
+            .count()
+            < 30
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = lines.lock().unwrap();
+    let committed = lines
+        .iter()
+        .find(|l| l.contains("poll committed") && !l.contains("alerts=0"))
+        .and_then(|l| log_time(l))
+        .expect("a poll committed the alerts");
+    let mut by_destination = std::collections::BTreeMap::<String, Vec<f64>>::new();
+    for l in lines.iter().filter(|l| l.contains("alert delivered")) {
+        let dest = l
+            .split("destination=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("?")
+            .trim_matches('"')
+            .to_owned();
+        if let Some(t) = log_time(l) {
+            by_destination
+                .entry(dest)
+                .or_default()
+                .push((t - committed) * 1e3);
+        }
+    }
+    for (dest, mut ms) in by_destination {
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "delivery {} to {dest}: {} alerts, first {:.0} ms, median {:.0} ms, last {:.0} ms after the commit",
+            if failures {
+                "with failures"
+            } else {
+                "without failures"
+            },
+            ms.len(),
+            ms[0],
+            ms[ms.len() / 2],
+            ms[ms.len() - 1]
+        );
+    }
 }
