@@ -985,3 +985,78 @@ fn every_alert_reaches_every_destination_across_failures_and_kill_9() {
         latency.as_secs_f64()
     );
 }
+
+#[test]
+fn notify_test_says_what_each_destination_answered() {
+    let api = StandIn::start();
+    let smtp = SmtpServer::start(SmtpOptions {
+        auth: Some(("aw-user".into(), "pa ss #word".into())),
+        ..SmtpOptions::default()
+    });
+    let slack = SlackStandin::start();
+    let places = Places {
+        smtp: Some(&smtp),
+        destinations: bot_line(&slack, BOT_TOKEN_VAR)
+            + "  mail: {type: email, to: [oncall@example.com]}\n  digest: {type: email_digest, to: [sec@example.com], every: 1h}\n",
+        routing: "  default: [mail]\n".into(),
+    };
+    let bot = Bot::new(&api, &places);
+    // SMTP login from the environment, with characters YAML would misread.
+    let config = std::fs::read_to_string(bot.config()).unwrap().replace(
+        "tls: none,",
+        "tls: none, username: \"${SMTP_USER}\", password: \"${SMTP_PASSWORD}\",",
+    );
+    std::fs::write(bot.config(), config).unwrap();
+    let test = |dest: &str, password: &str| {
+        bot.command(&["notify-test", dest])
+            .env("SMTP_USER", "aw-user")
+            .env("SMTP_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+
+    let out = test("mail", "pa ss #word");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("mail: accepted the test alert (250"),
+        "{said}"
+    );
+    let mail = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(mail[0].subject, "[HIGH] Test alert from auditwatch");
+
+    let out = test("digest", "pa ss #word");
+    assert!(out.status.success());
+    let mails = smtp.wait_for(2, Duration::from_secs(10));
+    assert!(
+        mails[1].subject.starts_with("auditwatch digest: 1 alert"),
+        "{}",
+        mails[1].subject
+    );
+
+    let out = test("mail", "wrong-password");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("mail:") && said.contains("535"), "{said}");
+    assert!(
+        !said.contains("wrong-password"),
+        "the password is never printed"
+    );
+
+    let out = test("bot", "x");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, message ts"));
+    support::check_slack_payloads(&[slack.messages()[0].body.clone()]);
+
+    let out = test("nowhere", "x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no destination `nowhere`"));
+}

@@ -21,7 +21,7 @@ con.execute(
     CREATE TEMP TABLE ev AS
     SELECT j->>'$.id' AS id,
            j->>'$.type' AS type,
-           CAST(j->>'$.effective_at' AS BIGINT) AS at,
+           CAST(j->>'$.effective_at' AS BIGINT) AS ts,
            j->>'$.actor.session.user.email' AS email,
            j->>'$.actor.session.ip_address' AS ip,
            j->>'$.actor.session.ip_address_details.country' AS country,
@@ -36,8 +36,8 @@ con.execute(
 rules = {
     "heavy.key_created_after_hours": """
         SELECT id FROM ev WHERE type = 'api_key.created' AND country <> 'US' AND (
-          isodow(timezone('America/New_York', to_timestamp(at))) > 5
-          OR hour(timezone('America/New_York', to_timestamp(at))) NOT BETWEEN 8 AND 18)""",
+          isodow(timezone('America/New_York', to_timestamp(ts))) > 5
+          OR hour(timezone('America/New_York', to_timestamp(ts))) NOT BETWEEN 8 AND 18)""",
     "heavy.broad_key": """
         SELECT id FROM ev WHERE type = 'api_key.created'
           AND list_has_any(CAST(j->'$."api_key.created".data.scopes' AS VARCHAR[]), ['api.all', 'all', 'admin'])""",
@@ -49,8 +49,8 @@ rules = {
         SELECT id FROM ev WHERE type = 'user.updated'
           AND j->>'$."user.updated".changes_requested.role' = 'owner' AND email <> 'root@example.com'""",
     "heavy.failed_from_many_ips": """
-        WITH f AS (SELECT id, email, ip, at FROM ev WHERE type = 'login.failed')
-        SELECT a.id FROM f a JOIN f b ON a.email = b.email AND b.at BETWEEN a.at - 600 AND a.at
+        WITH f AS (SELECT id, email, ip, ts FROM ev WHERE type = 'login.failed')
+        SELECT a.id FROM f a JOIN f b ON a.email = b.email AND b.ts BETWEEN a.ts - 600 AND a.ts
         GROUP BY a.id HAVING count(DISTINCT b.ip) >= 3""",
     "heavy.login_unexpected_country": """
         SELECT id, email || city || ip || ua FROM ev WHERE type = 'login.succeeded'

@@ -397,3 +397,78 @@ fn fallback(alert: &Alert) -> String {
         FALLBACK_MAX,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Facts;
+    use crate::rules::Severity;
+
+    fn huge() -> Alert {
+        Alert {
+            rule_id: "r".into(),
+            severity: Severity::High,
+            title: "T".repeat(400),
+            summary: "<!channel> ".repeat(1000),
+            event_id: "e".into(),
+            event_ids: (0..500).map(|i| format!("e{i}")).collect(),
+            effective_at: 1_764_688_445,
+            suppressed: 3,
+            facts: Facts {
+                event_type: "api_key.created".into(),
+                actor: Some("a".repeat(5000)),
+                ip: Some("203.0.113.7".into()),
+                place: Some("x".into()),
+                project: Some("p".into()),
+                user_agent: Some("u".repeat(5000)),
+                api_key_id: Some("key".into()),
+                description: Some("d".repeat(10_000)),
+                first_at: Some(1_764_688_000),
+                window: Some(600),
+                ..Facts::default()
+            },
+        }
+    }
+
+    fn texts(v: &serde_json::Value) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        if let Some(blocks) = v["blocks"].as_array() {
+            for b in blocks {
+                let kind = b["type"].as_str().unwrap_or("").to_owned();
+                if let Some(t) = b["text"]["text"].as_str() {
+                    out.push((kind.clone(), t.chars().count()));
+                }
+                for f in b["fields"].as_array().into_iter().flatten() {
+                    out.push(("field".into(), f["text"].as_str().unwrap().chars().count()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn slack_limits_are_kept_by_cutting() {
+        let v = serde_json::to_value(message(&huge(), &Style::default())).unwrap();
+        let blocks = v["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= BLOCKS_MAX);
+        for b in blocks {
+            if let Some(f) = b["fields"].as_array() {
+                assert!(f.len() <= FIELDS_MAX, "{} fields", f.len());
+            }
+        }
+        for (kind, n) in texts(&v) {
+            let max = match kind.as_str() {
+                "header" => HEADER_MAX,
+                "field" => FIELD_MAX,
+                _ => SECTION_MAX,
+            };
+            assert!(n <= max, "{kind}: {n} > {max}");
+        }
+        assert!(v["text"].as_str().unwrap().chars().count() <= FALLBACK_MAX);
+        // Threshold count and quieted repeats are among the facts.
+        let all = v.to_string();
+        assert!(all.contains("500 events in 7m 25s (window 10m)"), "{all}");
+        assert!(all.contains("3 since the previous alert"), "{all}");
+        assert!(!all.contains("<!channel>"));
+    }
+}
