@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-pub use actor::Actor;
+pub use actor::{Actor, NORMALIZED};
 pub use path::{FieldPath, FieldValue};
 #[doc(hidden)]
 pub use scan::readers_agree;
@@ -160,6 +160,11 @@ impl<'a> Event<'a> {
                 Actor::parse(raw)
             })
             .as_ref()
+    }
+
+    /// The raw JSON of the original actor object, wherever it was read.
+    pub fn raw_actor(&self) -> Option<&'a str> {
+        self.raw_field("actor").or(self.actor_raw)
     }
 
     /// The raw JSON of a top-level field.

@@ -181,12 +181,53 @@ impl ScriptEngine {
 /// `details` and the normalized `actor` fields; only the top-level keys the
 /// scripts read are filled in, unless a script uses the event as a whole.
 pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
-    let map = if needs.all {
-        event.to_view()
-    } else {
-        event.to_view_of(needs.keys.iter().map(String::as_str))
-    };
-    rhai::serde::to_dynamic(serde_json::Value::Object(map)).unwrap_or(Dynamic::UNIT)
+    if needs.all {
+        let map = event.to_view();
+        return rhai::serde::to_dynamic(serde_json::Value::Object(map)).unwrap_or(Dynamic::UNIT);
+    }
+    // Built straight from the event's text, only with what the scripts read.
+    let mut map = Map::new();
+    for key in &needs.keys {
+        let value = match key.as_str() {
+            "id" => Dynamic::from(event.id().to_owned()),
+            "type" => Dynamic::from(event.kind().to_owned()),
+            "effective_at" => Dynamic::from_int(event.effective_at()),
+            "time" => Dynamic::from(event.time()),
+            "details" => match event.raw_field(event.kind()).and_then(raw_dynamic) {
+                Some(d) if d.is_map() => d,
+                _ => Dynamic::from_map(Map::new()),
+            },
+            "actor" => {
+                let Some(actor) = event.actor() else { continue };
+                let mut obj = match needs.actor_normalized_only() {
+                    true => Map::new(),
+                    false => match event.raw_actor().and_then(raw_dynamic) {
+                        Some(d) if d.is_map() => d.cast::<Map>(),
+                        _ => Map::new(),
+                    },
+                };
+                for name in crate::event::NORMALIZED {
+                    if let Some(v) = actor.get(name) {
+                        obj.insert((*name).into(), Dynamic::from(v.to_owned()));
+                    }
+                }
+                Dynamic::from_map(obj)
+            }
+            other => match event.raw_field(other).and_then(raw_dynamic) {
+                Some(d) => d,
+                None => continue,
+            },
+        };
+        map.insert(key.as_str().into(), value);
+    }
+    // Not shared: scripts get their own copy, so one cannot change what
+    // the next one sees (the `event` constant refuses writes).
+    Dynamic::from_map(map)
+}
+
+/// A JSON text as a Rhai value, without an intermediate `serde_json::Value`.
+fn raw_dynamic(raw: &str) -> Option<Dynamic> {
+    serde_json::from_str::<Dynamic>(raw).ok()
 }
 
 /// Which top-level keys of the event scripts read, found in their text:
@@ -197,6 +238,16 @@ pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
 pub struct ViewNeeds {
     all: bool,
     keys: std::collections::BTreeSet<String>,
+    /// Whether some script reads a field of `event.actor` other than the
+    /// normalized ones (or the actor as a whole).
+    actor_original: bool,
+}
+
+impl ViewNeeds {
+    /// Whether the scripts read only normalized `actor` fields.
+    fn actor_normalized_only(&self) -> bool {
+        !self.actor_original
+    }
 }
 
 impl ViewNeeds {
@@ -220,6 +271,22 @@ impl ViewNeeds {
                 if key.is_empty() {
                     self.all = true;
                 } else {
+                    if key == "actor" {
+                        let rest = after.trim_start()["actor".len()..].trim_start();
+                        let rest = rest.strip_prefix('?').unwrap_or(rest);
+                        let field: String = rest
+                            .strip_prefix('.')
+                            .map(|r| {
+                                r.trim_start()
+                                    .chars()
+                                    .take_while(|&c| c.is_ascii_alphanumeric() || c == '_')
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        if !crate::event::NORMALIZED.contains(&field.as_str()) {
+                            self.actor_original = true;
+                        }
+                    }
                     self.keys.insert(key);
                 }
             } else if src[..at].trim_end().ends_with("business_hours(") && rest.starts_with(')') {
