@@ -89,8 +89,10 @@ fn the_parallel_file_path_gives_the_alerts_of_one_batch() {
     let rules = default_pack();
     let lines = sample_lines();
     let whole = Evaluator::new(&rules).evaluate(&Batch::new(parse(&lines)), &mut RuleState::new());
+    // With facts, so that they are compared too.
     let opts = replay::Options {
         threads: 2,
+        facts: true,
         ..replay::Options::default()
     };
     let input = Input::Path(root().join("examples/sample-events.jsonl"));

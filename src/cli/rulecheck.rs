@@ -119,6 +119,7 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         threads: args
             .threads
             .unwrap_or_else(|| files::Options::default().threads),
+        facts: args.render.is_some(),
     };
     let started = Instant::now();
     let report = if args.from_api {

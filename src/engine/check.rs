@@ -32,8 +32,8 @@ pub(crate) struct Hit {
 /// What a hit's summary will be rendered from.
 #[derive(Debug, Clone)]
 pub(crate) enum Context {
-    /// Taken from the event at match time.
-    Taken(SummaryContext, Box<Facts>),
+    /// Taken from the event at match time (with its facts, when wanted).
+    Taken(SummaryContext, Option<Box<Facts>>),
     /// Not taken: the event is read again from its input if an alert needs it.
     At(Location),
 }
@@ -84,6 +84,8 @@ pub(crate) struct Checker<'r> {
     found: Found,
     /// Key text hash → the first key with that hash.
     spans: FxHashMap<u64, Key>,
+    /// Whether hits keep the facts of their event for the alert.
+    facts: bool,
 }
 
 impl<'r> Checker<'r> {
@@ -94,7 +96,14 @@ impl<'r> Checker<'r> {
             by_type: FxHashMap::default(),
             found: Found::default(),
             spans: FxHashMap::default(),
+            facts: true,
         }
+    }
+
+    /// Whether hits keep their event's facts (on by default).
+    pub fn with_facts(mut self, facts: bool) -> Checker<'r> {
+        self.facts = facts;
+        self
     }
 
     /// A checker of rule `rule` alone, whatever its type filter and
@@ -193,7 +202,7 @@ impl<'r> Checker<'r> {
                 Some(at) => Context::At(at),
                 None => Context::Taken(
                     rule.summary_context(event),
-                    Box::new(Facts::of_event(event)),
+                    self.facts.then(|| Box::new(Facts::of_event(event))),
                 ),
             },
         }

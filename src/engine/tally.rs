@@ -63,6 +63,8 @@ pub(crate) struct Tally<'r> {
     /// Whether repeats that `suppress` quieted are kept (as alerts marked
     /// [`Facts::repeat`]), for destinations that thread them.
     repeats: bool,
+    /// Whether alerts get the facts of their event.
+    facts: bool,
 }
 
 impl<'r> Tally<'r> {
@@ -80,7 +82,14 @@ impl<'r> Tally<'r> {
             alerts: Vec::new(),
             stats,
             repeats: false,
+            facts: true,
         }
+    }
+
+    /// Whether alerts get the facts of their event (on by default).
+    pub fn with_facts(mut self, facts: bool) -> Tally<'r> {
+        self.facts = facts;
+        self
     }
 
     /// Keeps the repeats that `suppress` quiets, marked as such.
@@ -160,12 +169,19 @@ impl<'r> Tally<'r> {
         match &hit.context {
             Context::Taken(ctx, facts) => (
                 self.rules.render_summary(rule, ctx, count),
-                facts.as_ref().clone(),
+                facts.as_deref().cloned().unwrap_or_default(),
             ),
             Context::At(at) => {
                 let text = events.read(at);
                 let (ctx, facts) = match text.as_deref().map(Event::parse) {
-                    Some(Ok(event)) => (rule.summary_context(&event), Facts::of_event(&event)),
+                    Some(Ok(event)) => (
+                        rule.summary_context(&event),
+                        if self.facts {
+                            Facts::of_event(&event)
+                        } else {
+                            Facts::default()
+                        },
+                    ),
                     _ => (
                         SummaryContext::Text(format!(
                             "{} (the event could not be read again)",

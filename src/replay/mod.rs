@@ -60,6 +60,9 @@ pub struct Options {
     pub until: Option<i64>,
     /// Parsing threads.
     pub threads: usize,
+    /// Whether alerts carry the [`Facts`](crate::alert::Facts) of their
+    /// event (for `--render`); the alert lines do not show them.
+    pub facts: bool,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             since: None,
             until: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            facts: false,
         }
     }
 }
@@ -112,7 +116,7 @@ pub fn replay(
     let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
     let chunk_rx = Mutex::new(chunk_rx);
-    let mut ordered = Ordered::new(rules, inputs);
+    let mut ordered = Ordered::new(rules, inputs, opts.facts);
     let read = std::thread::scope(|s| {
         let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
         // Parsed chunks' buffers go back to the reader, so that memory is

@@ -39,12 +39,14 @@ pub(super) struct Ordered<'r, 'i> {
     /// The last match applied, for the order check.
     last: Option<Hit>,
     in_order: bool,
+    /// Whether alerts carry their facts.
+    facts: bool,
     /// Evaluation errors, by event number.
     errors: Vec<(EventNo, EvalError)>,
 }
 
 impl<'r, 'i> Ordered<'r, 'i> {
-    pub fn new(rules: &'r RuleSet, inputs: &'i [Input]) -> Self {
+    pub fn new(rules: &'r RuleSet, inputs: &'i [Input], facts: bool) -> Self {
         Ordered {
             rules,
             ids: ChunkIds::new(inputs),
@@ -55,7 +57,8 @@ impl<'r, 'i> Ordered<'r, 'i> {
             lines_before: 0,
             current_file: usize::MAX,
             state: RuleState::new(),
-            tally: Tally::new(rules),
+            tally: Tally::new(rules).with_facts(facts),
+            facts,
             held: Vec::new(),
             all: Vec::new(),
             last: None,
@@ -201,7 +204,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
                 .filter(|h| keep(&h.event))
                 .collect();
             hits.sort_by(|a, b| hit_order(a, b, &self.ids));
-            let mut tally = Tally::new(self.rules);
+            let mut tally = Tally::new(self.rules).with_facts(self.facts);
             let mut state = RuleState::new();
             for hit in &hits {
                 tally.apply(&mut state, hit, &self.ids);

@@ -42,7 +42,7 @@ pub(super) fn work(
     tx: mpsc::Sender<ChunkResult>,
     free: mpsc::Sender<Vec<u8>>,
 ) {
-    let mut checker = Checker::new(rules);
+    let mut checker = Checker::new(rules).with_facts(opts.facts);
     loop {
         let chunk = match rx.lock() {
             Ok(rx) => rx.recv(),
