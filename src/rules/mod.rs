@@ -159,7 +159,7 @@ impl RuleSet {
         i: usize,
         event: &Event<'_>,
         type_checked: bool,
-        view: &mut Option<rhai::Dynamic>,
+        view: &mut Option<rhai::Scope<'static>>,
     ) -> Result<bool, String> {
         let rule = &self.rules[i];
         if let Some(m) = &rule.matcher
@@ -169,8 +169,9 @@ impl RuleSet {
         }
         match &rule.script {
             Some(script) => {
-                let view = view.get_or_insert_with(|| script::view(event, &self.view_needs));
-                self.engine.eval(script, view)
+                let scope =
+                    view.get_or_insert_with(|| script::event_scope_of(event, &self.view_needs));
+                self.engine.eval(script, scope)
             }
             None => Ok(true),
         }

@@ -164,15 +164,16 @@ impl ScriptEngine {
             .map_err(|e| syntax_error(e.1, e.0.to_string()))
     }
 
-    /// Runs a script on an event's view; the result must be a boolean.
-    pub fn eval(&self, script: &Script, view: &Dynamic) -> Result<bool, String> {
-        let mut scope = Scope::new();
-        scope.push_constant_dynamic("event", view.clone());
+    /// Runs a script on an event's scope (see [`event_scope_of`]); the
+    /// result must be a boolean. What the script declares is dropped after
+    /// it, so the next script sees the event alone.
+    pub fn eval(&self, script: &Script, scope: &mut Scope<'static>) -> Result<bool, String> {
         let out = self
             .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
-            .map_err(|e| e.to_string())?;
-        out.as_bool()
+            .eval_ast_with_scope::<Dynamic>(scope, &script.ast);
+        scope.rewind(1);
+        out.map_err(|e| e.to_string())?
+            .as_bool()
             .map_err(|t| format!("the script must evaluate to a boolean, not {t}"))
     }
 }
@@ -228,6 +229,14 @@ pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
 /// A JSON text as a Rhai value, without an intermediate `serde_json::Value`.
 fn raw_dynamic(raw: &str) -> Option<Dynamic> {
     serde_json::from_str::<Dynamic>(raw).ok()
+}
+
+/// The scope scripts run in: the event's view as the constant `event`,
+/// built once per event however many scripts read it.
+pub fn event_scope_of(event: &Event<'_>, needs: &ViewNeeds) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("event", view(event, needs));
+    scope
 }
 
 /// Which top-level keys of the event scripts read, found in their text:
