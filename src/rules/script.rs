@@ -51,6 +51,10 @@ impl ScriptEngine {
             .set_max_modules(0)
             .set_max_variables(256)
             .set_strict_variables(true);
+        // The string interner sits behind one lock shared by every thread
+        // that evaluates scripts: without it, parser threads run scripts in
+        // parallel instead of one at a time.
+        e.set_max_strings_interned(0);
         e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
         e.disable_symbol("eval");
         e.on_print(|s| tracing::debug!(target: "auditwatch::script", "{s}"));
