@@ -86,6 +86,8 @@ pub(crate) struct Checker<'r> {
     spans: FxHashMap<u64, Key>,
     /// Whether hits keep the facts of their event for the alert.
     facts: bool,
+    /// The scripts compiled for this checker's thread.
+    scripts: Option<crate::rules::ThreadScripts>,
 }
 
 impl<'r> Checker<'r> {
@@ -97,6 +99,7 @@ impl<'r> Checker<'r> {
             found: Found::default(),
             spans: FxHashMap::default(),
             facts: true,
+            scripts: rules.thread_scripts(),
         }
     }
 
@@ -155,7 +158,10 @@ impl<'r> Checker<'r> {
         let mut view = None;
         for &i in candidates.iter() {
             let i = i as usize;
-            match self.rules.passes(i, event, type_checked, &mut view) {
+            match self
+                .rules
+                .passes(i, event, type_checked, &mut view, self.scripts.as_ref())
+            {
                 Ok(true) => {
                     let hit = self.hit(i, event, no, at);
                     self.found.hits.push(hit);

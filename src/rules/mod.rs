@@ -27,6 +27,7 @@ pub use summary::SummaryContext;
 
 use crate::event::{Event, FieldPath};
 use matcher::Matcher;
+pub(crate) use script::ThreadScripts;
 use script::{Script, ScriptEngine};
 use summary::{RuleInfo, Summary, Templates};
 
@@ -150,8 +151,23 @@ impl RuleSet {
         unknown
     }
 
+    /// The rules' scripts compiled for one thread, on an engine of its
+    /// own; `None` when no rule has a script.
+    pub(crate) fn thread_scripts(&self) -> Option<ThreadScripts> {
+        if self.rules.iter().all(|r| r.script.is_none()) {
+            return None;
+        }
+        let engine = self.engine.fresh();
+        let scripts = self
+            .rules
+            .iter()
+            .map(|r| r.script.as_ref().map(|s| engine.recompile(s)))
+            .collect();
+        Some(ThreadScripts { engine, scripts })
+    }
+
     /// Whether rule `i` passes on `event`: its match, then its condition or
-    /// script. `type_checked` says the event's type was already checked
+    /// script (from `own`, the thread's copy, when given). `type_checked` says the event's type was already checked
     /// against the rule's; `view` keeps the script view of the event
     /// from rule to rule. An error is a script that failed on the event.
     pub(crate) fn passes(
@@ -160,6 +176,7 @@ impl RuleSet {
         event: &Event<'_>,
         type_checked: bool,
         view: &mut Option<rhai::Scope<'static>>,
+        own: Option<&ThreadScripts>,
     ) -> Result<bool, String> {
         let rule = &self.rules[i];
         if let Some(m) = &rule.matcher
@@ -171,7 +188,12 @@ impl RuleSet {
             Some(script) => {
                 let scope =
                     view.get_or_insert_with(|| script::event_scope_of(event, &self.view_needs));
-                self.engine.eval(script, scope)
+                match own {
+                    Some(t) => t
+                        .engine
+                        .eval(t.scripts[i].as_ref().unwrap_or(script), scope),
+                    None => self.engine.eval(script, scope),
+                }
             }
             None => Ok(true),
         }

@@ -16,12 +16,27 @@ use crate::event::Event;
 pub struct ScriptEngine {
     engine: Engine,
     has_business_hours: bool,
+    /// What it was built with, for [`ScriptEngine::fresh`].
+    lists: Lists,
+    business_hours: Option<Arc<BusinessHours>>,
 }
 
 /// A compiled `condition` or `script`.
 #[derive(Debug)]
 pub struct Script {
     ast: AST,
+    /// Its text and kind, to compile it again for another thread.
+    source: Arc<str>,
+    condition: bool,
+}
+
+/// An engine and the rules' scripts compiled for one thread alone: scripts
+/// evaluated from several threads on one shared engine and AST contend on
+/// the reference counts they share, so each parser thread has its own.
+pub struct ThreadScripts {
+    pub(super) engine: ScriptEngine,
+    /// Per rule, in rule order.
+    pub(super) scripts: Vec<Option<Script>>,
 }
 
 /// A script syntax error with its position inside the script text.
@@ -41,6 +56,7 @@ fn fail(msg: impl Into<String>) -> Fail {
 impl ScriptEngine {
     /// Builds the engine with the config's lists and business hours.
     pub fn new(lists: Lists, business_hours: Option<Arc<BusinessHours>>) -> ScriptEngine {
+        let (kept_lists, kept_hours) = (lists.clone(), business_hours.clone());
         let mut e = Engine::new();
         e.set_max_operations(200_000)
             .set_max_expr_depths(64, 32)
@@ -144,6 +160,8 @@ impl ScriptEngine {
         ScriptEngine {
             engine: e,
             has_business_hours,
+            lists: kept_lists,
+            business_hours: kept_hours,
         }
     }
 
@@ -152,11 +170,30 @@ impl ScriptEngine {
         self.has_business_hours
     }
 
+    /// A new engine built like this one.
+    pub fn fresh(&self) -> ScriptEngine {
+        ScriptEngine::new(self.lists.clone(), self.business_hours.clone())
+    }
+
+    /// Compiles `script` again on this engine.
+    pub fn recompile(&self, script: &Script) -> Script {
+        let again = if script.condition {
+            self.compile_condition(&script.source)
+        } else {
+            self.compile_script(&script.source)
+        };
+        again.expect("a script that compiled once compiles again")
+    }
+
     /// Compiles a `condition` expression.
     pub fn compile_condition(&self, src: &str) -> Result<Script, SyntaxError> {
         self.engine
             .compile_expression_with_scope(&event_scope(), src)
-            .map(|ast| Script { ast })
+            .map(|ast| Script {
+                ast,
+                source: src.into(),
+                condition: true,
+            })
             .map_err(|e| syntax_error(e.1, e.0.to_string()))
     }
 
@@ -164,7 +201,11 @@ impl ScriptEngine {
     pub fn compile_script(&self, src: &str) -> Result<Script, SyntaxError> {
         self.engine
             .compile_with_scope(&event_scope(), src)
-            .map(|ast| Script { ast })
+            .map(|ast| Script {
+                ast,
+                source: src.into(),
+                condition: false,
+            })
             .map_err(|e| syntax_error(e.1, e.0.to_string()))
     }
 
