@@ -1898,6 +1898,95 @@ mod inputs {
     }
 
     #[test]
+    fn an_input_without_one_audit_event_is_exit_2_whatever_strict_says() {
+        let sb = Sandbox::new();
+        let r = sb.write("rules.yaml", &catch_all());
+        // A rule file passed as events by mistake.
+        let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&r));
+        out.status(2);
+        assert!(out.stderr.contains("not one of the"), "{out}");
+        let html = sb.write(
+            "page.html",
+            "<html>\n<body>502 Bad Gateway</body>\n</html>\n",
+        );
+        run(sb.rulecheck().arg("-r").arg(&r).arg(&html)).status(2);
+        // One event among bad lines is an input of events.
+        let e = with_bad_lines(&sb);
+        run(sb.rulecheck().arg("-r").arg(&r).arg(&e)).status(0);
+    }
+
+    #[test]
+    fn fail_on_error_exits_1_on_a_failed_script_or_summary() {
+        let sb = Sandbox::new();
+        let r = sb.write(
+            "rules.yaml",
+            &docs(&[
+                rule(
+                    "broken_script",
+                    "match: {id: {exists: true}}\ncondition: 'event.id.len() / 0 == 1'",
+                ),
+                rule("fine", "match: {id: {exists: true}}"),
+            ]),
+        );
+        let e = sb.events("events.jsonl", &corpus());
+        let out = run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r)
+            .args(["--format", "json"])
+            .arg(&e));
+        out.status(0);
+        let failing = run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r)
+            .arg("--fail-on-error")
+            .arg(&e));
+        failing.status(1);
+        assert!(failing.stderr.contains("--fail-on-error"), "{failing}");
+        // A summary that fails is an evaluation error too.
+        let r2 = sb.write(
+            "rules2.yaml",
+            &docs(&[rule(
+                "broken_summary",
+                "match: {id: {exists: true}}\nsummary: \"{{ id | int / 0 }}\"",
+            )]),
+        );
+        let out = run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r2)
+            .args(["--format", "json"])
+            .arg(&e));
+        out.status(0);
+        let doc = out.doc();
+        assert_eq!(
+            rule_stats(&doc, "broken_summary").3,
+            corpus().len() as u64,
+            "{out}"
+        );
+        run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r2)
+            .arg("--fail-on-error")
+            .arg(&e))
+        .status(1);
+        // Without errors, the flag changes nothing.
+        let ok = sb.write(
+            "ok.yaml",
+            &docs(&[rule("fine", "match: {id: {exists: true}}")]),
+        );
+        run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&ok)
+            .arg("--fail-on-error")
+            .arg(&e))
+        .status(0);
+    }
+
+    #[test]
     fn strict_makes_bad_lines_an_error() {
         let sb = Sandbox::new();
         let r = sb.write("rules.yaml", &catch_all());

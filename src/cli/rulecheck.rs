@@ -40,6 +40,10 @@ pub struct Args {
     /// Exit with status 1 when an alert was raised.
     #[arg(long)]
     pub fail_on_alert: bool,
+    /// Exit with status 1 when a rule failed on an event (a script or a
+    /// summary template).
+    #[arg(long)]
+    pub fail_on_error: bool,
     /// A malformed input line is an error (exit 2) instead of being skipped.
     #[arg(long)]
     pub strict: bool,
@@ -139,6 +143,13 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     };
     let elapsed = started.elapsed();
     report_problems(&rules, &report);
+    if report.events == 0 && !report.bad_lines.is_empty() {
+        eprintln!(
+            "rulecheck: not one of the {} line(s) read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
+            report.bad_lines.len()
+        );
+        return Ok(EXIT_USAGE);
+    }
     if args.strict && !report.bad_lines.is_empty() {
         eprintln!(
             "rulecheck: {} malformed input line(s) with --strict",
@@ -177,6 +188,12 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     print_summary(&report, elapsed);
     Ok(
         if args.fail_on_alert && !report.evaluation.alerts.is_empty() {
+            EXIT_FAILED
+        } else if args.fail_on_error && !report.evaluation.errors.is_empty() {
+            eprintln!(
+                "rulecheck: {} evaluation error(s) with --fail-on-error",
+                report.evaluation.errors.len()
+            );
             EXIT_FAILED
         } else {
             EXIT_OK

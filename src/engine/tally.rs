@@ -65,6 +65,8 @@ pub(crate) struct Tally<'r> {
     repeats: bool,
     /// Whether alerts get the facts of their event.
     facts: bool,
+    /// Summaries that failed, as evaluation errors.
+    summary_errors: Vec<EvalError>,
 }
 
 impl<'r> Tally<'r> {
@@ -83,6 +85,7 @@ impl<'r> Tally<'r> {
             stats,
             repeats: false,
             facts: true,
+            summary_errors: Vec::new(),
         }
     }
 
@@ -134,7 +137,14 @@ impl<'r> Tally<'r> {
             }
         };
         let rule = &self.rules.rules()[hit.rule];
-        let (summary, mut facts) = self.summary(rule, hit, event_ids.len(), events);
+        let (summary, mut facts, failed) = self.summary(rule, hit, event_ids.len(), events);
+        if let Some(message) = failed {
+            self.summary_errors.push(EvalError {
+                rule: hit.rule,
+                event_id: event_id.to_owned(),
+                message,
+            });
+        }
         facts.description = rule.description.clone();
         facts.key = hit
             .suppress_key
@@ -165,12 +175,12 @@ impl<'r> Tally<'r> {
         hit: &Hit,
         count: usize,
         events: &dyn EventSource,
-    ) -> (String, Facts) {
+    ) -> (String, Facts, Option<String>) {
         match &hit.context {
-            Context::Taken(ctx, facts) => (
-                self.rules.render_summary(rule, ctx, count),
-                facts.as_deref().cloned().unwrap_or_default(),
-            ),
+            Context::Taken(ctx, facts) => {
+                let (text, failed) = self.rules.render_summary(rule, ctx, count);
+                (text, facts.as_deref().cloned().unwrap_or_default(), failed)
+            }
             Context::At(at) => {
                 let text = events.read(at);
                 let (ctx, facts) = match text.as_deref().map(Event::parse) {
@@ -190,13 +200,15 @@ impl<'r> Tally<'r> {
                         Facts::default(),
                     ),
                 };
-                (self.rules.render_summary(rule, &ctx, count), facts)
+                let (text, failed) = self.rules.render_summary(rule, &ctx, count);
+                (text, facts, failed)
             }
         }
     }
 
     /// Adds the evaluation errors and closes the tally.
-    pub fn finish(mut self, errors: Vec<EvalError>) -> Evaluation {
+    pub fn finish(mut self, mut errors: Vec<EvalError>) -> Evaluation {
+        errors.append(&mut self.summary_errors);
         for e in &errors {
             self.stats[e.rule].errors += 1;
         }

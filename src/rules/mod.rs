@@ -200,8 +200,14 @@ impl RuleSet {
     }
 
     /// Renders a rule's summary from the context taken from the event that
-    /// fired it; `count` is the number of events behind the alert.
-    pub fn render_summary(&self, rule: &Rule, ctx: &SummaryContext, count: usize) -> String {
+    /// fired it; `count` is the number of events behind the alert. A
+    /// template that fails gives the title and the reason, and the error.
+    pub fn render_summary(
+        &self,
+        rule: &Rule,
+        ctx: &SummaryContext,
+        count: usize,
+    ) -> (String, Option<String>) {
         let info = RuleInfo {
             id: &rule.id,
             title: &rule.title,

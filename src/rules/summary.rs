@@ -108,12 +108,13 @@ impl Templates {
         ctx: &SummaryContext,
         rule: &RuleInfo<'_>,
         count: usize,
-    ) -> String {
+    ) -> (String, Option<String>) {
         let (Some(name), SummaryContext::Values(values)) = (&summary.template, ctx) else {
-            return match ctx {
+            let text = match ctx {
                 SummaryContext::Text(t) => t.clone(),
                 SummaryContext::Values(_) => String::new(),
             };
+            return (text, None);
         };
         let mut root = serde_json::Map::new();
         for (path, value) in summary.paths.iter().zip(values.iter()) {
@@ -128,8 +129,11 @@ impl Templates {
             ..fields
         };
         match self.env.get_template(name).and_then(|t| t.render(full)) {
-            Ok(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
-            Err(e) => format!("{} (summary failed: {e})", rule.title),
+            Ok(s) => (s.split_whitespace().collect::<Vec<_>>().join(" "), None),
+            Err(e) => (
+                format!("{} (summary failed: {e})", rule.title),
+                Some(format!("the summary failed: {e}")),
+            ),
         }
     }
 }
