@@ -143,13 +143,6 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     };
     let elapsed = started.elapsed();
     report_problems(&rules, &report);
-    if report.events == 0 && !report.bad_lines.is_empty() {
-        eprintln!(
-            "rulecheck: not one of the {} line(s) read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
-            report.bad_lines.len()
-        );
-        return Ok(EXIT_USAGE);
-    }
     if args.strict && !report.bad_lines.is_empty() {
         eprintln!(
             "rulecheck: {} malformed input line(s) with --strict",
@@ -186,6 +179,13 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         return Err(Usage::new(format!("cannot write output: {e}")));
     }
     print_summary(&report, elapsed);
+    if report.events == 0 && !report.bad_lines.is_empty() {
+        eprintln!(
+            "rulecheck: not one of the {} line(s) read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
+            report.bad_lines.len()
+        );
+        return Ok(EXIT_USAGE);
+    }
     Ok(
         if args.fail_on_alert && !report.evaluation.alerts.is_empty() {
             EXIT_FAILED
