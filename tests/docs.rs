@@ -213,3 +213,94 @@ fn the_config_reference_example_is_valid() {
         "{stdout}"
     );
 }
+
+/// The fenced YAML blocks of a Markdown file.
+fn yaml_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut block = String::new();
+    for line in text.lines() {
+        let fence = line.trim_start().starts_with("```");
+        if !inside && fence && line.trim_start().starts_with("```yaml") {
+            inside = true;
+            block.clear();
+        } else if inside && fence {
+            inside = false;
+            out.push(block.clone());
+        } else if inside {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_rule_reference_examples_load_and_pass_their_tests() {
+    let text = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    let rules: Vec<String> = yaml_blocks(&text)
+        .into_iter()
+        .filter(|b| b.starts_with("id:"))
+        .collect();
+    assert!(rules.len() >= 5, "the reference shows whole rules");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    for (i, r) in rules.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("rules/example{i}.yaml")), r).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("auditwatch.yaml"),
+        "rules: [rules/]\nlists:\n  break_glass_admins: [root@acme.example]\n\
+         business_hours: {timezone: America/New_York, days: Mon-Fri, hours: \"09:00-18:00\"}\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("rulecheck")
+        .unwrap()
+        .args(["--test", "--require-tests", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    // Every rule shown ran its cases.
+    for r in &rules {
+        let id = r.lines().next().unwrap().trim_start_matches("id:").trim();
+        assert!(said.contains(id), "{id} was tested:\n{said}");
+    }
+}
+
+#[test]
+fn the_reference_snippets_are_valid_rule_parts() {
+    // Snippets (a `threshold:` or `suppress:` line) completed into a rule
+    // must load, so the page never shows a key the loader refuses.
+    let text = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for block in yaml_blocks(&text) {
+        if block.starts_with("id:") {
+            continue;
+        }
+        n += 1;
+        let rule = format!(
+            "id: snippet.{n}\ntitle: Snippet\nseverity: low\nmatch: {{type: login.failed}}\n{block}"
+        );
+        let path = dir.path().join(format!("s{n}.yaml"));
+        std::fs::write(&path, rule).unwrap();
+        let out = Command::cargo_bin("rulecheck")
+            .unwrap()
+            .args(["--test", "-r"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "snippet {n}:\n{block}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(n >= 2);
+}
