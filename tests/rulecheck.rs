@@ -3329,3 +3329,92 @@ condition: 'event.actor.email.len() > 0'
         );
     }
 }
+
+mod schema_warnings {
+    use super::*;
+
+    fn root() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    const TYPOS: &str = "id: t.typos\ntitle: Typos\nseverity: high\nmatch:\n  type: [ip_allowlist.delete]\n  actor.emial: {exists: true}\n  condition: 'true'\nthreshold: {count: 3, window: 10m, group_by: [actor.emial]}\nsuppress: {window: 1h, key: [actr.email]}\nsummary: \"{{ actor.emial }} in {{ project.nam }}\"\n---\nid: t.details\ntitle: Details\nseverity: low\nmatch: {type: invite.sent}\ncondition: 'event.details.data.emial != \"\"'\n";
+
+    #[test]
+    fn unknown_names_are_warnings_at_their_line_with_a_suggestion() {
+        let sb = Sandbox::new();
+        let r = sb.write("rules.yaml", TYPOS);
+        let e = sb.events("events.jsonl", &corpus());
+        let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&e));
+        out.status(0);
+        let want = [
+            (
+                5,
+                "`ip_allowlist.delete` is not an audit log event type; did you mean `ip_allowlist.deleted`?",
+            ),
+            (6, "did you mean `actor.email`?"),
+            (7, "move it out of `match:` to the rule's top level"),
+            (8, "`actor.emial` is not an actor field"),
+            (9, "did you mean `actor`?"),
+            (
+                10,
+                "in the summary: `project.nam` is not a known field; did you mean `project.name`?",
+            ),
+            (
+                16,
+                "in the script: `details.data.emial` is not a known field; did you mean `details.data.email`?",
+            ),
+        ];
+        for (line, text) in want {
+            let prefix = format!("{}:{line}:", r.display());
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&prefix) && l.contains("warning:") && l.contains(text)),
+                "line {line}: {text}\n{out}"
+            );
+        }
+        let denied = run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r)
+            .arg("--deny-warnings")
+            .arg(&e));
+        denied.status(2);
+        assert!(denied.stderr.contains("--deny-warnings"), "{denied}");
+    }
+
+    #[test]
+    fn the_default_pack_loads_without_a_warning() {
+        let sb = Sandbox::new();
+        let e = sb.events("events.jsonl", &corpus());
+        let out = run(sb
+            .rulecheck()
+            .arg("-c")
+            .arg(root().join("auditwatch.yaml"))
+            .arg("--deny-warnings")
+            .arg(&e));
+        out.status(0);
+        assert!(!out.stderr.contains("warning:"), "{out}");
+    }
+
+    #[test]
+    fn the_shipped_schema_is_the_official_list() {
+        let official = root().join("../shared/openai/event-types.txt");
+        let shipped = std::fs::read_to_string(root().join("src/rules/event-types.txt")).unwrap();
+        assert_eq!(auditwatch::rules::schema::EVENT_TYPES, shipped);
+        match std::fs::read_to_string(&official) {
+            Ok(text) => assert_eq!(
+                shipped,
+                text,
+                "src/rules/event-types.txt differs from {}: copy it over (see docs/rules.md)",
+                official.display()
+            ),
+            // Outside the development tree the official copy is not at hand;
+            // the shipped one must still parse with every type.
+            Err(_) => {
+                let s = auditwatch::rules::schema::Schema::parse(&shipped).unwrap();
+                assert_eq!(s.types.len(), 145);
+            }
+        }
+    }
+}

@@ -44,6 +44,10 @@ pub struct Args {
     /// summary template).
     #[arg(long)]
     pub fail_on_error: bool,
+    /// Event types and field paths the audit log schema does not know are
+    /// errors (exit 2) instead of warnings.
+    #[arg(long)]
+    pub deny_warnings: bool,
     /// A malformed input line is an error (exit 2) instead of being skipped.
     #[arg(long)]
     pub strict: bool,
@@ -251,6 +255,15 @@ fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
             ))
         }
     })?;
+    for w in rules.warnings() {
+        eprintln!("{w}");
+    }
+    if args.deny_warnings && !rules.warnings().is_empty() {
+        return Err(Usage(format!(
+            "rulecheck: {} warning(s) in the rules with --deny-warnings; nothing was run",
+            rules.warnings().len()
+        )));
+    }
     if !args.rule_ids.is_empty() {
         let unknown = rules.retain_ids(&args.rule_ids);
         if !unknown.is_empty() {

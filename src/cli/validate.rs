@@ -48,6 +48,16 @@ pub fn run(args: &Args) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if !rules.warnings().is_empty() {
+        for w in rules.warnings() {
+            eprintln!("{w}");
+        }
+        eprintln!(
+            "auditwatch validate: {} warning(s) in the rules: names the audit log schema does not know",
+            rules.warnings().len()
+        );
+        return EXIT_USAGE;
+    }
     if let Err(problems) = crate::notify::check_rule_destinations(&rules, &config) {
         for p in &problems {
             eprintln!("{p}");

@@ -86,6 +86,9 @@ pub(super) fn setup(config: Option<&std::path::Path>) -> Result<Setup, Failure> 
             "{e}\nauditwatch: {n} problem(s) in the rules; nothing was run"
         ))
     })?;
+    for w in rules.warnings() {
+        tracing::warn!("{}", crate::text::plain(&w.to_string()));
+    }
     notify::check_rule_destinations(&rules, &config)
         .map_err(|problems| Failure::usage(problems.join("\n")))?;
     let source = config.source.clone().ok_or_else(|| {

@@ -109,6 +109,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     let mut templates = Templates::new();
     let mut view_needs = ViewNeeds::default();
     let mut rules: Vec<Rule> = Vec::new();
+    let mut warnings = Vec::new();
     for file in &files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
@@ -137,6 +138,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
                     continue;
                 }
             };
+            let names = super::warnings::Names::of(&raw);
             if let Some(rule) = compile(
                 raw,
                 file,
@@ -160,6 +162,15 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
                         message: msg,
                     });
                 } else {
+                    names.check(
+                        &rule,
+                        &mut Problems {
+                            path: file,
+                            doc: &doc,
+                            line_offset: offset,
+                            list: &mut warnings,
+                        },
+                    );
                     rules.push(rule);
                 }
             }
@@ -171,6 +182,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
             rules,
             engine,
             templates,
+            warnings,
         })
     } else {
         Err(LoadError { problems })

@@ -9,9 +9,11 @@ mod lists;
 mod load;
 mod matcher;
 mod raw;
+pub mod schema;
 mod script;
 mod summary;
 mod text;
+mod warnings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,6 +120,8 @@ pub struct RuleSet {
     view_needs: script::ViewNeeds,
     engine: ScriptEngine,
     templates: Templates,
+    /// Names the audit log schema does not know (see [`schema`]).
+    warnings: Vec<Problem>,
 }
 
 impl RuleSet {
@@ -126,6 +130,12 @@ impl RuleSet {
     /// the load, with every problem listed.
     pub fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, LoadError> {
         load::load(paths, env)
+    }
+
+    /// Event types and field paths of the rules that the audit log schema
+    /// does not know, as `FILE:LINE:COLUMN: warning: …`.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     pub fn rules(&self) -> &[Rule] {

@@ -30,6 +30,13 @@ pub struct Script {
     condition: bool,
 }
 
+impl Script {
+    /// The text it was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
 /// An engine and the rules' scripts compiled for one thread alone: scripts
 /// evaluated from several threads on one shared engine and AST contend on
 /// the reference counts they share, so each parser thread has its own.

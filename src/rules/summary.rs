@@ -35,6 +35,13 @@ pub enum SummaryContext {
     Values(Box<[Option<Value>]>),
 }
 
+impl Summary {
+    /// The event paths the template reads.
+    pub fn paths(&self) -> &[FieldPath] {
+        &self.paths
+    }
+}
+
 impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
