@@ -3418,3 +3418,55 @@ mod schema_warnings {
         }
     }
 }
+
+mod mistakes_in_rule_terms {
+    use super::*;
+
+    fn load_error(rule_body: &str) -> String {
+        let sb = Sandbox::new();
+        let r = sb.write("rules.yaml", &docs(&[rule("t.mistake", rule_body)]));
+        let out = run(sb.rulecheck().arg("--test").arg("-r").arg(&r));
+        out.status(2);
+        out.stderr.clone()
+    }
+
+    #[test]
+    fn each_mistake_is_told_in_the_rules_terms() {
+        let said = load_error("match: {type: login.failed}\nthreshold: {count: four, window: 10m}");
+        assert!(
+            said.contains("`count` must be a whole number of events, at least 1, not \"four\""),
+            "{said}"
+        );
+        let said = load_error("match:\n  or:\n    - type: login.failed");
+        assert!(
+            said.contains("`or` is not an operator: use `any:` with a list"),
+            "{said}"
+        );
+        let said =
+            load_error("match: {type: login.failed}\nsummary: \"{{ actor.email | upperr }}\"");
+        assert!(said.contains("filter upperr is unknown"), "{said}");
+        let said = load_error("match: {type: login.failed}\nthreshold: {count: 3, window: 10M}");
+        assert!(said.contains("`M` is not a unit"), "{said}");
+    }
+
+    #[test]
+    fn an_unknown_rule_id_suggests_the_right_one() {
+        let sb = Sandbox::new();
+        let r = sb.write(
+            "rules.yaml",
+            &docs(&[rule("openai.scim.disabled", "match: {type: scim.disabled}")]),
+        );
+        let e = sb.events("events.jsonl", &corpus());
+        let out = run(sb
+            .rulecheck()
+            .arg("-r")
+            .arg(&r)
+            .args(["--rule", "openai.scim.disable"])
+            .arg(&e));
+        out.status(2);
+        assert!(
+            out.stderr.contains("did you mean `openai.scim.disabled`?"),
+            "{out}"
+        );
+    }
+}

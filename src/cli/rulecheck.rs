@@ -265,12 +265,19 @@ fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
         )));
     }
     if !args.rule_ids.is_empty() {
+        let ids: Vec<String> = rules.rules().iter().map(|r| r.id.clone()).collect();
         let unknown = rules.retain_ids(&args.rule_ids);
         if !unknown.is_empty() {
-            return Err(Usage::new(format!(
-                "no rule with id {}",
-                unknown.join(", ")
-            )));
+            let said: Vec<String> = unknown
+                .iter()
+                .map(
+                    |u| match crate::rules::schema::suggest(u, ids.iter().map(String::as_str)) {
+                        Some(s) => format!("`{u}` (did you mean `{s}`?)"),
+                        None => format!("`{u}`"),
+                    },
+                )
+                .collect();
+            return Err(Usage::new(format!("no rule with id {}", said.join(", "))));
         }
     }
     Ok(rules)

@@ -68,6 +68,7 @@ pub struct RawRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThreshold {
+    #[serde(deserialize_with = "count_of_events")]
     pub count: u32,
     pub window: Spanned<String>,
     #[serde(default)]
@@ -183,6 +184,13 @@ impl<'de> Deserialize<'de> for RawMatch {
                 let mut entries = Vec::new();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
                     let entry = match key.value.as_str() {
+                        "or" | "and" => {
+                            let with = if key.value == "or" { "any" } else { "all" };
+                            return Err(de::Error::custom(format!(
+                                "`{}` is not an operator: use `{with}:` with a list of matches",
+                                key.value
+                            )));
+                        }
                         "any" => MatchEntry::Any(map.next_value()?),
                         "all" => MatchEntry::All(map.next_value()?),
                         "not" => MatchEntry::Not(Box::new(map.next_value()?)),
@@ -258,4 +266,42 @@ impl<'de> Deserialize<'de> for Scalar {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `threshold.count`, with a message in the rule's terms.
+fn count_of_events<'de, D: de::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = u32;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a whole number of events, at least 1")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+            match u32::try_from(v) {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(E::custom(
+                    "`count` must be a whole number of events, at least 1",
+                )),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+            if v < 1 {
+                return Err(E::custom(
+                    "`count` must be a whole number of events, at least 1",
+                ));
+            }
+            self.visit_u64(v as u64)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<u32, E> {
+            Err(E::custom(
+                "`count` must be a whole number of events, at least 1",
+            ))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u32, E> {
+            Err(E::custom(format!(
+                "`count` must be a whole number of events, at least 1, not {v:?}"
+            )))
+        }
+    }
+    d.deserialize_any(V)
 }

@@ -85,6 +85,17 @@ impl Templates {
                 )
             })?;
         let tmpl = self.env.get_template(id).map_err(|e| e.to_string())?;
+        // Filters, tests and functions are looked up when they run: run the
+        // template once on nothing, so that a misspelt one fails the load.
+        if let Err(e) = tmpl.render(minijinja::context! {}) {
+            use minijinja::ErrorKind::{UnknownFilter, UnknownFunction, UnknownTest};
+            if matches!(e.kind(), UnknownFilter | UnknownFunction | UnknownTest) {
+                return Err(format!(
+                    "bad summary template: {}",
+                    e.detail().unwrap_or(&e.to_string())
+                ));
+            }
+        }
         let mut vars: Vec<String> = tmpl
             .undeclared_variables(true)
             .into_iter()
