@@ -14,6 +14,8 @@
 //!
 //! Run with `cargo bench --bench watch`.
 
+#[path = "../tests/serve/mod.rs"]
+mod serve;
 #[path = "../tests/slack/mod.rs"]
 mod slack;
 #[path = "../tests/standin/mod.rs"]

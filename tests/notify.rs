@@ -3,6 +3,7 @@
 //! server (aiosmtpd) read back with a real mail parser, and a JSON webhook;
 //! failures of each, `kill -9`, and escaping of hostile event text.
 
+mod serve;
 mod slack;
 mod standin;
 mod support;

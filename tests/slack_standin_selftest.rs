@@ -1,6 +1,7 @@
 //! The Slack and webhook stand-ins themselves, over HTTP: what the alert
 //! tests rely on them to do like Slack and a webhook receiver.
 
+mod serve;
 mod slack;
 mod webhook;
 

@@ -1,6 +1,7 @@
 //! The audit log API stand-in itself, over HTTP: what the watcher's tests
 //! rely on it to do like the real API.
 
+mod serve;
 mod standin;
 
 use serde_json::{Value, json};

@@ -3,6 +3,7 @@
 //! restarts and `kill -9`, API failures, a full or read-only state file,
 //! and agreement with `rulecheck`.
 
+mod serve;
 mod standin;
 
 use std::collections::{BTreeMap, BTreeSet};

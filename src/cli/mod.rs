@@ -136,6 +136,23 @@ pub(crate) fn config_path(given: Option<&std::path::Path>) -> Result<std::path::
     }
 }
 
+/// The config of a command (`-c`, else `./auditwatch.yaml`), or the exit
+/// status after saying why it cannot be read.
+pub(crate) fn load_config(
+    given: Option<&std::path::Path>,
+    command: &str,
+) -> Result<(std::path::PathBuf, crate::config::Config), u8> {
+    let path = config_path(given).map_err(|e| {
+        eprintln!("auditwatch {command}: {e}");
+        EXIT_USAGE
+    })?;
+    let config = crate::config::Config::load(&path).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_USAGE
+    })?;
+    Ok((path, config))
+}
+
 /// Why a command could not load its rules.
 pub enum RulesError {
     Config(crate::config::ConfigError),

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::alert::{Alert, Facts};
-use crate::config::Config;
 use crate::notify::{self, Parcel, SendError};
 use crate::rules::Severity;
 use crate::store::{Delivery, DeliveryStatus};
@@ -45,19 +44,9 @@ pub fn sample_alert(now: i64) -> Alert {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let path = match super::config_path(args.config.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("auditwatch notify-test: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let config = match Config::load(&path) {
+    let (path, config) = match super::load_config(args.config.as_deref(), "notify-test") {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     if !config.destinations.contains_key(&args.destination) {
         eprintln!(

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::config::Config;
 use crate::store::{SqliteStore, Store};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -21,19 +20,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let path = match super::config_path(args.config.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("auditwatch outbox: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let config = match Config::load(&path) {
+    let (_, config) = match super::load_config(args.config.as_deref(), "outbox") {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     if !config.state.path.exists() {
         eprintln!(

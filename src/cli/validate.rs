@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::config::{Config, SourceConfig};
+use crate::config::SourceConfig;
 use crate::rules::RuleSet;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -16,19 +16,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let path = match super::config_path(args.config.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("auditwatch validate: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let config = match Config::load(&path) {
+    let (path, config) = match super::load_config(args.config.as_deref(), "validate") {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let env = match config.environment() {
         Ok(env) => env,

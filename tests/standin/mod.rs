@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+use crate::serve;
+
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -76,9 +78,8 @@ struct Shared {
 
 pub struct StandIn {
     shared: Arc<Shared>,
+    server: serve::Server,
     port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl StandIn {
@@ -88,34 +89,16 @@ impl StandIn {
             inner: Mutex::new(Inner::default()),
             arrived: Condvar::new(),
         });
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-                    let state = state.clone();
-                    async move { handle(&state, uri, headers).await }
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let state = state.clone();
+            async move { handle(&state, uri, headers).await }
         });
+        let server = serve::Server::start(app);
         StandIn {
             shared,
-            port: port_rx.recv().unwrap(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            port: server.port,
+            server,
         }
     }
 
@@ -185,17 +168,6 @@ impl StandIn {
             .wait_timeout_while(inner, timeout, |i| i.requests.len() < n)
             .unwrap();
         inner.requests.len() >= n
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use crate::serve;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -64,9 +66,8 @@ struct Shared {
 /// queued; faults are used one a request, in the order they were asked for.
 pub struct WebhookStandin {
     shared: Arc<Shared>,
+    server: serve::Server,
     port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WebhookStandin {
@@ -76,36 +77,18 @@ impl WebhookStandin {
             inner: Mutex::new(Inner::default()),
             arrived: Condvar::new(),
         });
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                        let state = state.clone();
-                        async move { handle(&state, method, uri, headers, body).await }
-                    },
-                );
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move { handle(&state, method, uri, headers, body).await }
+            },
+        );
+        let server = serve::Server::start(app);
         WebhookStandin {
             shared,
-            port: port_rx.recv().unwrap(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            port: server.port,
+            server,
         }
     }
 
@@ -188,17 +171,6 @@ impl WebhookStandin {
             .wait_timeout_while(inner, timeout, |i| i.received.len() < n)
             .unwrap();
         inner.received.clone()
-    }
-}
-
-impl Drop for WebhookStandin {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
