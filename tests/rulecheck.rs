@@ -3445,6 +3445,8 @@ mod mistakes_in_rule_terms {
         let said =
             load_error("match: {type: login.failed}\nsummary: \"{{ actor.email | upperr }}\"");
         assert!(said.contains("filter upperr is unknown"), "{said}");
+        let said = load_error("match: {type: login.failed}\ncondition: '!buisness_hours(event)'");
+        assert!(said.contains("`buisness_hours` is not a function scripts can call; did you mean `business_hours`?"), "{said}");
         let said = load_error("match: {type: login.failed}\nthreshold: {count: 3, window: 10M}");
         assert!(said.contains("`M` is not a unit"), "{said}");
     }

@@ -530,9 +530,109 @@ fn check_script_needs(
             ));
         }
     }
+    let known = engine.function_names();
+    for name in called_functions(src) {
+        if !known.contains(&name) {
+            let hint = super::schema::suggest(&name, known.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            report(format!("`{name}` is not a function scripts can call{hint}"));
+        }
+    }
     if !engine.has_business_hours() && calls_with_args(src, "business_hours", |n| n < 3) {
         report("business_hours() without a zone needs `business_hours` in the config (pass it with -c)".into());
     }
+}
+
+/// The names of the functions a script calls (`name(` and `.name(`), less
+/// the functions it defines and the words of the language; string
+/// literals and comments are skipped.
+fn called_functions(src: &str) -> std::collections::BTreeSet<String> {
+    let code = code_only(src);
+    let keywords = [
+        "if", "else", "while", "for", "loop", "do", "until", "switch", "return", "throw", "try",
+        "catch", "fn", "let", "const", "in", "break", "continue", "import", "export", "as",
+        "private", "this", "global", "true", "false",
+    ];
+    let mut defined = std::collections::BTreeSet::new();
+    let mut called = std::collections::BTreeSet::new();
+    let chars: Vec<char> = code.chars().collect();
+    let mut last_word = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_alphabetic() || chars[i] == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            if last_word == "fn" {
+                defined.insert(word.clone());
+            } else if next == Some(&'(') && !keywords.contains(&word.as_str()) {
+                called.insert(word.clone());
+            }
+            last_word = word;
+        } else if chars[i].is_ascii_digit() {
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            last_word.clear();
+        } else {
+            if !chars[i].is_whitespace() {
+                last_word.clear();
+            }
+            i += 1;
+        }
+    }
+    called.retain(|n| !defined.contains(n));
+    called
+}
+
+/// `src` with string and character literals and comments blanked out.
+fn code_only(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                out.push(' ');
+                let mut escaped = false;
+                for d in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if d == '\\' {
+                        escaped = true;
+                    } else if d == c {
+                        break;
+                    }
+                    out.push(if d == '\n' { '\n' } else { ' ' });
+                }
+                out.push(' ');
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for d in chars.by_ref() {
+                    if last == '*' && d == '/' {
+                        break;
+                    }
+                    last = d;
+                }
+                out.push(' ');
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// True when `src` calls `name(...)` with an argument count for which `pred` holds.

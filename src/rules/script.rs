@@ -177,6 +177,39 @@ impl ScriptEngine {
         self.has_business_hours
     }
 
+    /// The names of every function scripts can call: the project's, and
+    /// Rhai's own.
+    pub fn function_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> = self
+            .engine
+            .gen_fn_signatures(true)
+            .iter()
+            .filter_map(|sig| {
+                let name = sig.split('(').next()?.trim();
+                let name = name.rsplit(' ').next()?;
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    .then(|| name.to_owned())
+            })
+            .collect();
+        // Built into the language rather than registered.
+        for n in [
+            "type_of",
+            "print",
+            "debug",
+            "Fn",
+            "call",
+            "curry",
+            "is_def_var",
+            "is_def_fn",
+            "is_shared",
+            "sleep",
+        ] {
+            names.insert(n.to_owned());
+        }
+        names
+    }
+
     /// A new engine built like this one.
     pub fn fresh(&self) -> ScriptEngine {
         ScriptEngine::new(self.lists.clone(), self.business_hours.clone())
