@@ -3472,3 +3472,61 @@ mod mistakes_in_rule_terms {
         );
     }
 }
+
+mod terminal_output {
+    use super::*;
+
+    fn table(sb: &Sandbox, r: &std::path::Path, e: &std::path::Path, extra: &[&str]) -> Run {
+        let mut c = sb.rulecheck();
+        c.env("COLUMNS", "100")
+            .arg("-r")
+            .arg(r)
+            .args(["--format", "table"])
+            .args(extra)
+            .arg(e);
+        let out = run(&mut c);
+        out.status(0);
+        out
+    }
+
+    #[test]
+    fn the_table_fits_100_columns_and_colours_on_request() {
+        let sb = Sandbox::new();
+        let long = format!(
+            "match: {{id: {{exists: true}}}}\nsummary: \"{}{{{{ id }}}}\"",
+            "a very long summary ".repeat(20)
+        );
+        let r = sb.write(
+            "rules.yaml",
+            &docs(&[
+                rule("t.long", &long),
+                rule("t.never", "match: {type: checkpoint.permission.deleted}"),
+            ]),
+        );
+        let e = sb.events("events.jsonl", &corpus());
+        let out = table(&sb, &r, &e, &["--color", "never"]);
+        for line in out.stdout.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{} > 100: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(out.stdout.contains('\u{2026}'), "{out}");
+        assert!(
+            !out.stdout.contains('\u{1b}'),
+            "no colour with --color never"
+        );
+        let coloured = table(&sb, &r, &e, &["--color", "always"]);
+        assert!(coloured.stdout.contains("\u{1b}["), "{coloured}");
+        // The rule that matched nothing is only counted, unless --verbose.
+        assert!(!out.stderr.contains("t.never"), "{out}");
+        assert!(
+            out.stderr
+                .contains("1 matched nothing; --verbose lists them"),
+            "{out}"
+        );
+        let verbose = table(&sb, &r, &e, &["--verbose"]);
+        assert!(verbose.stderr.contains("t.never"), "{verbose}");
+    }
+}

@@ -7,6 +7,7 @@ mod outbox;
 pub mod render;
 pub mod rulecheck;
 pub mod rules_doc;
+pub mod table;
 mod validate;
 mod watch;
 

@@ -61,6 +61,12 @@ pub struct Args {
     /// Add the destinations each alert is routed to (needs a config).
     #[arg(long)]
     pub routes: bool,
+    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = super::table::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: super::table::ColorChoice,
+    /// Also list, in the summary, the rules that matched nothing.
+    #[arg(long)]
+    pub verbose: bool,
     /// Parsing threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -174,7 +180,7 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         }
         _ => {
             let routes = |a: &Alert| rendering.as_ref().and_then(|r| r.routes(&rules, a));
-            print_alerts(format, &report, &routes)
+            print_alerts(format, &report, &routes, args.color)
         }
     };
     if let Err(e) = printed
@@ -182,7 +188,7 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     {
         return Err(Usage::new(format!("cannot write output: {e}")));
     }
-    print_summary(&report, elapsed);
+    print_summary(&report, elapsed, args.verbose);
     if report.events == 0 && !report.bad_lines.is_empty() {
         eprintln!(
             "rulecheck: not one of the {} line(s) read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
@@ -381,6 +387,7 @@ fn print_alerts(
     format: Format,
     report: &Report,
     routes: &dyn Fn(&Alert) -> Option<Vec<String>>,
+    color: super::table::ColorChoice,
 ) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -439,18 +446,31 @@ fn print_alerts(
                     ]
                 })
                 .collect();
+            let width = super::table::width();
+            let color = color.enabled();
+            let paint =
+                |col: usize, cell: &str| (col == 1).then(|| super::table::severity_style(cell));
+            let paint: Option<super::table::Paint<'_>> = if color { Some(&paint) } else { None };
             if alerts.first().is_some_and(|a| routes(a).is_some()) {
-                write_table(
+                super::table::write(
                     &mut out,
                     ["TIME", "SEVERITY", "RULE", "ROUTES", "SUMMARY"],
                     &rows,
+                    width,
+                    paint,
                 )?;
             } else {
                 let rows: Vec<[String; 4]> = rows
                     .into_iter()
                     .map(|[t, s, r, _, m]| [t, s, r, m])
                     .collect();
-                write_table(&mut out, ["TIME", "SEVERITY", "RULE", "SUMMARY"], &rows)?;
+                super::table::write(
+                    &mut out,
+                    ["TIME", "SEVERITY", "RULE", "SUMMARY"],
+                    &rows,
+                    width,
+                    paint,
+                )?;
             }
         }
     }
@@ -487,11 +507,21 @@ fn write_table<const N: usize>(
 }
 
 /// The per-rule summary, on stderr.
-fn print_summary(report: &Report, elapsed: std::time::Duration) {
+fn print_summary(report: &Report, elapsed: std::time::Duration, verbose: bool) {
+    use super::table::plural;
     let stats = &report.evaluation.stats;
-    let rows: Vec<[String; 5]> = stats
+    // Most alerts first; rules that matched nothing only when asked.
+    let mut shown: Vec<&RuleStats> = stats
         .iter()
-        .filter(|s| s.matched + s.errors > 0)
+        .filter(|s| verbose || s.matched + s.errors > 0)
+        .collect();
+    shown.sort_by(|a, b| {
+        (b.alerts, b.matched, b.errors)
+            .cmp(&(a.alerts, a.matched, a.errors))
+            .then(a.id.cmp(&b.id))
+    });
+    let rows: Vec<[String; 5]> = shown
+        .iter()
         .map(|s| {
             [
                 s.id.clone(),
@@ -509,17 +539,26 @@ fn print_summary(report: &Report, elapsed: std::time::Duration) {
         ["RULE", "MATCHED", "ALERTS", "SUPPRESSED", "ERRORS"],
         &rows,
     );
-    let quiet = stats.len() - rows.len();
+    let quiet = stats.iter().filter(|s| s.matched + s.errors == 0).count();
     let secs = elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         err,
-        "\n{} events ({} duplicates skipped, {} malformed lines), {} rules ({} matched nothing), {} alerts, in {:.2}s ({:.0} events/s{})",
-        report.events,
-        report.duplicates,
-        report.bad_lines.len(),
-        stats.len(),
+        "\n{} ({} skipped, {}), {} ({} matched nothing{}), {}, in {:.2}s ({:.0} events/s{})",
+        plural(report.events, "event", "events"),
+        plural(report.duplicates, "duplicate", "duplicates"),
+        plural(
+            report.bad_lines.len() as u64,
+            "malformed line",
+            "malformed lines"
+        ),
+        plural(stats.len() as u64, "rule", "rules"),
         quiet,
-        report.evaluation.alerts.len(),
+        if verbose || quiet == 0 {
+            ""
+        } else {
+            "; --verbose lists them"
+        },
+        plural(report.evaluation.alerts.len() as u64, "alert", "alerts"),
         secs,
         report.events as f64 / secs,
         peak_memory()
