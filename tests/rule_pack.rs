@@ -214,3 +214,35 @@ fn the_same_alerts_whatever_the_order_and_form_of_the_input() {
     assert_eq!(run(&[gz.to_str().unwrap()], None), in_order, "gzip");
     assert_eq!(run(&["-"], Some(sample.into_bytes())), in_order, "stdin");
 }
+
+#[test]
+fn pack_summaries_leave_no_trace_of_a_missing_value() {
+    // A value the event lacks renders as nothing: the pack's summaries are
+    // written so that nothing like `rpd )` or `threads: ,` is left.
+    let out = rulecheck()
+        .args([
+            "-c",
+            "auditwatch.yaml",
+            "--format",
+            "jsonl",
+            "examples/sample-events.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let traces = [" )", "( ", ": ,", ", ,", " ,", "  ", "()", ": )"];
+    let mut seen = 0;
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+        let summary = alert["summary"].as_str().unwrap();
+        seen += 1;
+        for t in traces {
+            assert!(
+                !summary.contains(t) && !summary.ends_with(':'),
+                "{}: {t:?} in {summary:?}",
+                alert["rule_id"]
+            );
+        }
+    }
+    assert!(seen > 30, "the sample raises alerts");
+}
