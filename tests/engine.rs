@@ -96,7 +96,7 @@ fn the_parallel_file_path_gives_the_alerts_of_one_batch() {
         ..replay::Options::default()
     };
     let input = Input::Path(root().join("examples/sample-events.jsonl"));
-    let report = replay::replay(&rules, &[input], &opts, &|_| {}).unwrap();
+    let report = replay::replay(&rules, &[input], &opts, &|_, _| {}).unwrap();
     assert_eq!(report.evaluation.alerts, whole.alerts);
     assert_eq!(report.evaluation.stats, whole.stats);
 }

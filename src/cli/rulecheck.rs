@@ -140,10 +140,19 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         from_api(args, &rules)?
     } else {
         let inputs = inputs(args)?;
-        let bar = progress_bar();
-        let report = files::replay(&rules, &inputs, &opts, &|n| {
+        let total = inputs.iter().map(Input::size).sum::<Option<u64>>();
+        let bar = progress_bar(total);
+        let report = files::replay(&rules, &inputs, &opts, &|n, bytes| {
             if let Some(b) = &bar {
-                b.set_position(n);
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                b.set_message(format!(
+                    "{} events read, {} events/s",
+                    n,
+                    round_rate(n as f64 / secs)
+                ));
+                if total.is_some() {
+                    b.set_position(bytes);
+                }
             }
         })?;
         if let Some(b) = bar {
@@ -311,19 +320,44 @@ fn inputs(args: &Args) -> Result<Vec<Input>, Usage> {
         .collect())
 }
 
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// Progress on a terminal: a percentage and an ETA when the input's size
+/// is known (plain files), a spinner otherwise; never on a pipe.
+fn progress_bar(total: Option<u64>) -> Option<indicatif::ProgressBar> {
     if !io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new_spinner();
+    let (bar, template) = match total {
+        Some(t) => (
+            indicatif::ProgressBar::new(t),
+            "{spinner} {percent:>3}% [{bar:24}] {msg}, {elapsed} (ETA {eta})",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg}, {elapsed}",
+        ),
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {human_pos} events read ({per_sec}) {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .progress_chars("=> "),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)
+}
+
+/// A rate rounded to two significant digits: `1.3M`, `840k`, `95`.
+fn round_rate(rate: f64) -> String {
+    let round2 = |x: f64| {
+        let digits = x.abs().log10().floor() as i32;
+        let f = 10f64.powi(digits - 1);
+        (x / f).round() * f
+    };
+    match rate {
+        r if r >= 1e6 => format!("{:.1}M", round2(r) / 1e6),
+        r if r >= 1e3 => format!("{:.0}k", round2(r) / 1e3),
+        r if r >= 1.0 => format!("{:.0}", round2(r)),
+        _ => "0".into(),
+    }
 }
 
 /// Bad lines and evaluation errors, on stderr, a few of each.
@@ -611,4 +645,17 @@ fn run_tests(rules: &RuleSet, require: bool) -> u8 {
     }
     let _ = writeln!(out, "rulecheck: {passed} passed, {failed} failed");
     if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_rate;
+
+    #[test]
+    fn rates_are_rounded_to_two_digits() {
+        assert_eq!(round_rate(1_460_828.0), "1.5M");
+        assert_eq!(round_rate(843_210.0), "840k");
+        assert_eq!(round_rate(95.4), "95");
+        assert_eq!(round_rate(0.2), "0");
+    }
 }

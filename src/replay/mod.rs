@@ -46,6 +46,15 @@ impl Input {
         }
     }
 
+    /// The input's size in bytes, when it is known before reading it (a
+    /// plain file).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::Path(p) if !self.is_gzip() => std::fs::metadata(p).ok().map(|m| m.len()),
+            _ => None,
+        }
+    }
+
     fn is_gzip(&self) -> bool {
         matches!(self, Input::Path(p) if p.extension().is_some_and(|x| x == "gz"))
     }
@@ -105,12 +114,12 @@ pub struct ReadError {
 }
 
 /// Replays `inputs` through `rules`. `progress` is called now and then with
-/// the number of events read so far.
+/// the events and the bytes read so far.
 pub fn replay(
     rules: &RuleSet,
     inputs: &[Input],
     opts: &Options,
-    progress: &dyn Fn(u64),
+    progress: &dyn Fn(u64, u64),
 ) -> Result<Report, ReadError> {
     let threads = opts.threads.max(1);
     let started = std::time::Instant::now();
@@ -137,10 +146,11 @@ pub fn replay(
         // Chunks finish in any order; they are taken in read order, and their
         // matches go to the rule state while later chunks are still parsed.
         let mut waiting: BTreeMap<usize, ChunkResult> = BTreeMap::new();
-        let mut events = 0;
+        let (mut events, mut bytes) = (0, 0);
         for r in res_rx {
             events += r.events;
-            progress(events);
+            bytes += r.bytes;
+            progress(events, bytes);
             waiting.insert(r.index, r);
             while let Some(r) = waiting.remove(&ordered.next_chunk()) {
                 ordered.release(r);

@@ -23,6 +23,8 @@ pub(super) struct ChunkResult {
     pub document: bool,
     pub lines: u64,
     pub events: u64,
+    /// The bytes of input the chunk held (uncompressed).
+    pub bytes: u64,
     /// The ids of the chunk's events, back to back, with `(start, end, hash)`;
     /// an event's number is its chunk's index and its position here.
     pub ids: String,
@@ -53,6 +55,7 @@ pub(super) fn work(
             index: chunk.index,
             file: chunk.file,
             document: chunk.elements.is_some(),
+            bytes: chunk.data.len() as u64,
             ids: String::with_capacity(chunk.data.len() / 16),
             id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
