@@ -120,7 +120,7 @@ impl Run {
             rules,
             &[Input::Path(file.path().to_owned())],
             &files::Options::default(),
-            &|_| {},
+            &|_, _| {},
         )
         .map_err(|e| e.to_string())?;
         if !report.bad_lines.is_empty() {
