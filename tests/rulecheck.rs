@@ -3530,3 +3530,33 @@ mod terminal_output {
         assert!(verbose.stderr.contains("t.never"), "{verbose}");
     }
 }
+
+mod script_errors_in_rule_terms {
+    use super::*;
+
+    #[test]
+    fn a_missing_field_in_a_script_is_named_as_such() {
+        let sb = Sandbox::new();
+        let r = sb.write(
+            "rules.yaml",
+            &docs(&[rule(
+                "t.missing",
+                "match: {id: {exists: true}}\ncondition: 'event.details.nothing.len() > 0'",
+            )]),
+        );
+        let e = sb.events("events.jsonl", &corpus());
+        let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&e));
+        out.status(0);
+        assert!(
+            out.stderr.contains("rule t.missing: event ")
+                && out.stderr.contains(
+                    "`len` got a missing value: a field this event does not have reads as `()`"
+                ),
+            "{out}"
+        );
+        assert!(
+            !out.stderr.contains("Function not found"),
+            "no Rhai-internal wording\n{out}"
+        );
+    }
+}

@@ -257,7 +257,7 @@ impl ScriptEngine {
             .engine
             .eval_ast_with_scope::<Dynamic>(scope, &script.ast);
         scope.rewind(1);
-        out.map_err(|e| e.to_string())?
+        out.map_err(|e| describe(&e))?
             .as_bool()
             .map_err(|t| format!("the script must evaluate to a boolean, not {t}"))
     }
@@ -314,6 +314,58 @@ pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
 /// A JSON text as a Rhai value, without an intermediate `serde_json::Value`.
 fn raw_dynamic(raw: &str) -> Option<Dynamic> {
     serde_json::from_str::<Dynamic>(raw).ok()
+}
+
+/// A script's failure in the rule author's terms (the rule and the event
+/// are named by whoever reports it).
+pub fn describe(e: &EvalAltResult) -> String {
+    use EvalAltResult as E;
+    let at = |pos: &Position| match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!(" (script line {l}, column {c})"),
+        (Some(l), None) => format!(" (script line {l})"),
+        _ => String::new(),
+    };
+    match e {
+        E::ErrorFunctionNotFound(sig, pos) if sig.contains("()") => {
+            let name = sig.split([' ', '(']).next().unwrap_or(sig);
+            format!(
+                "`{name}` got a missing value: a field this event does not have reads as `()`; check it first (`event.x != ()`){}",
+                at(pos)
+            )
+        }
+        E::ErrorFunctionNotFound(sig, pos) => {
+            format!("no function `{sig}` for these kinds of values{}", at(pos))
+        }
+        E::ErrorMismatchDataType(want, got, pos) => {
+            let got = if got == "()" {
+                "a missing value".to_owned()
+            } else {
+                format!("`{got}`")
+            };
+            format!("expected `{want}`, got {got}{}", at(pos))
+        }
+        E::ErrorMismatchOutputType(want, got, pos) => {
+            format!("the script must end in a `{want}`, not `{got}`{}", at(pos))
+        }
+        E::ErrorAssignmentToConstant(_, pos) | E::ErrorNonPureMethodCallOnConstant(_, pos) => {
+            format!(
+                "`event` is read-only: copy a value into a variable to change it{}",
+                at(pos)
+            )
+        }
+        E::ErrorTooManyOperations(pos) => format!(
+            "the script ran too long (more than 200,000 operations) and was stopped{}",
+            at(pos)
+        ),
+        E::ErrorDataTooLarge(what, pos) => format!("{what} grew too large{}", at(pos)),
+        E::ErrorStackOverflow(pos) => format!("the script called itself too deeply{}", at(pos)),
+        E::ErrorArithmetic(msg, pos) => format!("arithmetic error: {msg}{}", at(pos)),
+        E::ErrorInFunctionCall(name, _, inner, _) => {
+            format!("in function `{name}`: {}", describe(inner))
+        }
+        E::ErrorRuntime(value, pos) => format!("{value}{}", at(pos)),
+        other => other.to_string(),
+    }
 }
 
 /// The scope scripts run in: the event's view as the constant `event`,
