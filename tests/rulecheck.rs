@@ -3560,3 +3560,45 @@ mod script_errors_in_rule_terms {
         );
     }
 }
+
+mod did_you_mean {
+    use super::*;
+
+    #[test]
+    fn keys_operators_and_lists_name_the_one_meant() {
+        let sb = Sandbox::new();
+        let cfg = sb.write(
+            "auditwatch.yaml",
+            "lists:\n  corp_emails: [\"*@example.com\"]\n",
+        );
+        for (body, want) in [
+            (
+                "sevrity: high\nmatch: {type: login.failed}",
+                "unknown key `sevrity`; did you mean `severity`?",
+            ),
+            (
+                "match: {type: login.failed, actor.email: {equals: x}}",
+                "unknown operator `equals` (did you mean `eq`?",
+            ),
+            (
+                "match: {type: login.failed, actor.email: {contain: x}}",
+                "did you mean `contains`?",
+            ),
+            (
+                "match: {type: login.failed, actor.email: {in_list: corp_email}}",
+                "did you mean `corp_emails`?",
+            ),
+        ] {
+            let r = sb.write("rules.yaml", &docs(&[rule("t.dym", body)]));
+            let out = run(sb
+                .rulecheck()
+                .arg("--test")
+                .arg("-c")
+                .arg(&cfg)
+                .arg("-r")
+                .arg(&r));
+            out.status(2);
+            assert!(out.stderr.contains(want), "{want}\n{out}");
+        }
+    }
+}

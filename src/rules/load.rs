@@ -203,7 +203,18 @@ pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
     let msg = serde_saphyr::DefaultMessageFormatter
         .format_message(e.without_snippet())
         .into_owned();
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+    let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    // `unknown field `sevrity`, expected one of id, title, severity, …`:
+    // name the one meant.
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, tail)) = rest.split_once('`')
+        && let Some(list) = tail.split("expected one of ").nth(1)
+        && let Some(s) =
+            super::schema::suggest(field, list.split(", ").map(|k| k.trim_matches('`')))
+    {
+        return format!("unknown key `{field}`; did you mean `{s}`? (keys: {list})");
+    }
+    msg
 }
 
 /// Adds the rule files under `path` to `out`. Folders and files reached

@@ -282,7 +282,10 @@ fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String>
                         if known.is_empty() {
                             format!("list `{name}` is not defined: no config lists are loaded (pass the config with -c)")
                         } else {
-                            format!("list `{name}` is not defined in the config (lists: {})", known.join(", "))
+                            let hint = super::schema::suggest(name, known.iter().copied())
+                                .map(|s| format!("did you mean `{s}`? "))
+                                .unwrap_or_default();
+                            format!("list `{name}` is not defined in the config ({hint}lists: {})", known.join(", "))
                         }
                     })
                 })
@@ -290,8 +293,18 @@ fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String>
             Test::InList(lists)
         }
         _ => {
+            let hint = super::schema::suggest(name, OPERATORS.split(", "))
+                .or_else(|| {
+                    // `equals`, `equal`: a longer spelling of one.
+                    OPERATORS
+                        .split(", ")
+                        .filter(|op| name.starts_with(op))
+                        .max_by_key(|op| op.len())
+                })
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
             return Err(format!(
-                "unknown operator `{name}` (operators: {OPERATORS})"
+                "unknown operator `{name}` ({hint}operators: {OPERATORS})"
             ));
         }
     };
