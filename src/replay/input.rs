@@ -6,6 +6,8 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::document::{Element, Elements, MAX_ELEMENT, Splitter};
@@ -21,11 +23,36 @@ pub(super) struct Chunk {
     pub offset: Option<u64>,
     /// Whole lines of JSON Lines, or the elements of a document.
     pub data: Vec<u8>,
+    /// Bytes of the input file (compressed, for `.gz`) read since the
+    /// previous chunk, for progress.
+    pub input_bytes: u64,
     /// The elements of a document chunk; `None` for JSON Lines.
     pub elements: Option<Vec<Element>>,
     /// Problems the reader found: line (within the chunk for JSON Lines,
     /// of the input for documents) and message.
     pub bad: Vec<(u64, String)>,
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The bytes counted since the last call.
+fn consumed(counter: &AtomicU64, reported: &mut u64) -> u64 {
+    let now = counter.load(Ordering::Relaxed);
+    let d = now.saturating_sub(*reported);
+    *reported = now;
+    d
 }
 
 /// Cuts every input into chunks of whole lines (or of document elements)
@@ -41,10 +68,16 @@ pub(super) fn read_inputs(
             name: input.name(),
             source,
         };
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut reported = 0u64;
         let raw: Box<dyn Read> = match input {
             Input::Path(p) => Box::new(File::open(p).map_err(err)?),
             Input::Stdin => Box::new(io::stdin()),
         };
+        let raw: Box<dyn Read> = Box::new(Counted {
+            inner: raw,
+            n: counter.clone(),
+        });
         let raw: Box<dyn Read> = if input.is_gzip() {
             Box::new(flate2::read::MultiGzDecoder::new(raw))
         } else {
@@ -64,6 +97,7 @@ pub(super) fn read_inputs(
                         index,
                         file,
                         offset: None,
+                        input_bytes: consumed(&counter, &mut reported),
                         data: e.data,
                         elements: Some(e.elements),
                         bad: e.bad,
@@ -115,6 +149,7 @@ pub(super) fn read_inputs(
                     index,
                     file,
                     offset: seekable.then_some(offset),
+                    input_bytes: consumed(&counter, &mut reported),
                     data,
                     elements: None,
                     bad,

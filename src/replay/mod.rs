@@ -46,12 +46,15 @@ impl Input {
         }
     }
 
-    /// The input's size in bytes, when it is known before reading it (a
-    /// plain file).
+    /// The input's size in bytes (compressed, for `.gz`), when it is known
+    /// before reading it: a regular file.
     pub fn size(&self) -> Option<u64> {
         match self {
-            Input::Path(p) if !self.is_gzip() => std::fs::metadata(p).ok().map(|m| m.len()),
-            _ => None,
+            Input::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            Input::Stdin => None,
         }
     }
 

@@ -55,7 +55,7 @@ pub(super) fn work(
             index: chunk.index,
             file: chunk.file,
             document: chunk.elements.is_some(),
-            bytes: chunk.data.len() as u64,
+            bytes: chunk.input_bytes,
             ids: String::with_capacity(chunk.data.len() / 16),
             id_spans: Vec::with_capacity(chunk.data.len() / 256),
             ..Default::default()
