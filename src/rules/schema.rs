@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-/// The official list, as copied from the OpenAI API description (see
-/// `docs/rules.md` for how to update it).
+/// The official list, as copied from the OpenAI API description by
+/// `cargo run --example event_types -- PATH`.
 pub const EVENT_TYPES: &str = include_str!("event-types.txt");
 
 /// The shape of a value.
