@@ -1904,7 +1904,7 @@ mod inputs {
         // A rule file passed as events by mistake.
         let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&r));
         out.status(2);
-        assert!(out.stderr.contains("not one of the"), "{out}");
+        assert!(out.stderr.contains("not one line of"), "{out}");
         let html = sb.write(
             "page.html",
             "<html>\n<body>502 Bad Gateway</body>\n</html>\n",

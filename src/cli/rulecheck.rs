@@ -164,8 +164,12 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     report_problems(&rules, &report);
     if args.strict && !report.bad_lines.is_empty() {
         eprintln!(
-            "rulecheck: {} malformed input line(s) with --strict",
-            report.bad_lines.len()
+            "rulecheck: {} with --strict",
+            super::table::plural(
+                report.bad_lines.len() as u64,
+                "malformed input line",
+                "malformed input lines"
+            )
         );
         return Ok(EXIT_USAGE);
     }
@@ -200,8 +204,8 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
     print_summary(&report, elapsed, args.verbose);
     if report.events == 0 && !report.bad_lines.is_empty() {
         eprintln!(
-            "rulecheck: not one of the {} line(s) read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
-            report.bad_lines.len()
+            "rulecheck: not one line of {} read is an audit log event: is this the right file? (JSON Lines of audit log objects, a JSON array of them, or saved list pages)",
+            super::table::plural(report.bad_lines.len() as u64, "line", "lines")
         );
         return Ok(EXIT_USAGE);
     }
@@ -210,8 +214,12 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
             EXIT_FAILED
         } else if args.fail_on_error && !report.evaluation.errors.is_empty() {
             eprintln!(
-                "rulecheck: {} evaluation error(s) with --fail-on-error",
-                report.evaluation.errors.len()
+                "rulecheck: {} with --fail-on-error",
+                super::table::plural(
+                    report.evaluation.errors.len() as u64,
+                    "evaluation error",
+                    "evaluation errors"
+                )
             );
             EXIT_FAILED
         } else {
@@ -266,7 +274,8 @@ fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
         super::RulesError::Rules(e) => {
             let n = e.problems.len();
             Usage(format!(
-                "{e}\nrulecheck: {n} problem(s) in the rules; nothing was run"
+                "{e}\nrulecheck: {} in the rules; nothing was run",
+                super::table::plural(n as u64, "problem", "problems")
             ))
         }
     })?;
@@ -275,8 +284,8 @@ fn load_rules(args: &Args) -> Result<RuleSet, Usage> {
     }
     if args.deny_warnings && !rules.warnings().is_empty() {
         return Err(Usage(format!(
-            "rulecheck: {} warning(s) in the rules with --deny-warnings; nothing was run",
-            rules.warnings().len()
+            "rulecheck: {} in the rules with --deny-warnings; nothing was run",
+            super::table::plural(rules.warnings().len() as u64, "warning", "warnings")
         )));
     }
     if !args.rule_ids.is_empty() {

@@ -65,7 +65,10 @@ fn load_rules(args: &Args) -> Result<(RuleSet, Vec<PathBuf>), String> {
         super::RulesError::Config(e) => format!("rules-doc: {e}"),
         super::RulesError::Rules(e) => {
             let n = e.problems.len();
-            format!("{e}\nrules-doc: {n} problem(s) in the rules; no table was made")
+            format!(
+                "{e}\nrules-doc: {} in the rules; no table was made",
+                super::table::plural(n as u64, "problem", "problems")
+            )
         }
     })
 }

@@ -32,8 +32,8 @@ pub fn run(args: &Args) -> u8 {
         Err(e) => {
             eprintln!("{e}");
             eprintln!(
-                "auditwatch validate: {} problem(s) in the rules",
-                e.problems.len()
+                "auditwatch validate: {} in the rules",
+                super::table::plural(e.problems.len() as u64, "problem", "problems")
             );
             return EXIT_USAGE;
         }
@@ -43,8 +43,8 @@ pub fn run(args: &Args) -> u8 {
             eprintln!("{w}");
         }
         eprintln!(
-            "auditwatch validate: {} warning(s) in the rules: names the audit log schema does not know",
-            rules.warnings().len()
+            "auditwatch validate: {} in the rules: names the audit log schema does not know",
+            super::table::plural(rules.warnings().len() as u64, "warning", "warnings")
         );
         return EXIT_USAGE;
     }

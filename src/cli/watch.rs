@@ -83,7 +83,8 @@ pub(super) fn setup(config: Option<&std::path::Path>) -> Result<Setup, Failure> 
     let rules = RuleSet::load(&config.rule_paths(), &env).map_err(|e| {
         let n = e.problems.len();
         Failure::usage(format!(
-            "{e}\nauditwatch: {n} problem(s) in the rules; nothing was run"
+            "{e}\nauditwatch: {} in the rules; nothing was run",
+            super::table::plural(n as u64, "problem", "problems")
         ))
     })?;
     for w in rules.warnings() {
