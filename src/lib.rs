@@ -23,6 +23,7 @@ pub mod event;
 pub mod notify;
 pub mod replay;
 pub mod rules;
+pub mod server;
 pub mod source;
 pub mod store;
 pub mod text;

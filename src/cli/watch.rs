@@ -179,6 +179,12 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             None => tracing::info!("stopped before the poll finished; nothing of it was committed"),
             Some(r) => {
                 let polled = r.map_err(failure)?;
+                crate::server::telemetry().poll_ok(
+                    crate::time::now(),
+                    polled.read,
+                    polled.evaluated,
+                    polled.newest,
+                );
                 tracing::info!(
                     events = polled.evaluated,
                     alerts = polled.alerts,
@@ -197,6 +203,22 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         return Ok(());
     }
 
+    let server = match (&config.server, args.dry_run) {
+        (Some(s), false) => {
+            let status = Arc::new(crate::server::Status {
+                store: store.clone(),
+                rules: rules.clone(),
+                poll_interval: timing.poll_interval,
+                token: s.token.clone(),
+            });
+            Some(
+                crate::server::serve(&s.listen, status, stop_rx.clone())
+                    .await
+                    .map_err(Failure::usage)?,
+            )
+        }
+        _ => None,
+    };
     let mut workers: Vec<_> = destinations
         .immediate
         .iter()
@@ -226,14 +248,30 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             }
         };
         match polled {
-            Ok(p) => tracing::info!(
-                read = p.read,
-                events = p.evaluated,
-                alerts = p.alerts,
-                "poll committed"
-            ),
+            Ok(p) => {
+                crate::server::telemetry().poll_ok(
+                    crate::time::now(),
+                    p.read,
+                    p.evaluated,
+                    p.newest,
+                );
+                tracing::info!(
+                    read = p.read,
+                    events = p.evaluated,
+                    alerts = p.alerts,
+                    "poll committed"
+                )
+            }
             Err(e) if is_fatal(&e) => break Err(failure(e)),
             Err(e) => {
+                crate::server::telemetry().poll_failed(
+                    match &e {
+                        WatchError::Source(_) => "source_error",
+                        WatchError::Store(_) => "store_error",
+                        WatchError::State(_) => "state_error",
+                    },
+                    &e.to_string(),
+                );
                 tracing::warn!(error = %e, "poll failed; nothing of it was committed, the same window is read again next time")
             }
         }
@@ -250,6 +288,9 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             Ok(_) => {}
             Err(_) => tracing::warn!("a delivery did not finish in time; it stays queued"),
         }
+    }
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     }
     tracing::info!("watcher stopped");
     result

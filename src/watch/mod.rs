@@ -170,6 +170,7 @@ impl Watcher {
         }
         let evaluation = evaluator.evaluate(&batch, &mut self.state);
         for e in &evaluation.errors {
+            crate::server::telemetry().evaluation_error(&self.rules.rules()[e.rule].id);
             tracing::warn!(
                 rule_id = %self.rules.rules()[e.rule].id,
                 event_id = %crate::text::plain(&e.event_id),
@@ -199,6 +200,7 @@ impl Watcher {
                 }
                 continue;
             }
+            crate::server::telemetry().alert(&alert.rule_id, alert.severity.as_str());
             tracing::info!(
                 rule_id = %alert.rule_id,
                 event_id = %crate::text::plain(&alert.event_id),

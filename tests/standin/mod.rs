@@ -132,6 +132,11 @@ impl StandIn {
         self.inner().fail_next += n;
     }
 
+    /// No more 500s.
+    pub fn stop_failing(&self) {
+        self.inner().fail_next = 0;
+    }
+
     /// The next `n` requests (after any 500s) answer 429.
     pub fn rate_limit_next(&self, n: usize, retry_after: RetryAfter) {
         let mut inner = self.inner();

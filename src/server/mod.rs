@@ -1,0 +1,259 @@
+//! The watcher's HTTP server (`server.listen`): `/healthz`, `/readyz`,
+//! `/metrics` in Prometheus text form, and a read-only status page.
+//!
+//! An optional bearer token (`server.token`) guards every path but
+//! `/healthz`. Values from events are HTML-escaped on the status page.
+
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use telemetry::{Telemetry, telemetry};
+
+use crate::config::Secret;
+use crate::notify::{SharedStore, with_store};
+use crate::rules::RuleSet;
+use crate::store::DeliveryStatus;
+
+/// What the server shows.
+pub struct Status {
+    pub store: SharedStore,
+    pub rules: Arc<RuleSet>,
+    /// How often the watcher polls: `/healthz` fails after three polls'
+    /// worth of time (and a minute) without a successful one.
+    pub poll_interval: Duration,
+    pub token: Option<Secret>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("server.listen {listen}: {message}")]
+pub struct ServerError {
+    pub listen: String,
+    pub message: String,
+}
+
+/// Binds `listen` now (so a bad address fails the start) and serves until
+/// `stop` turns true.
+pub async fn serve(
+    listen: &str,
+    status: Arc<Status>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ServerError {
+            listen: listen.to_owned(),
+            message: e.to_string(),
+        })?;
+    let app = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(page))
+        .with_state(status);
+    tracing::info!(listen = %listen, "status server listening");
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    }))
+}
+
+/// `Some(response)` when the request lacks the token.
+fn refused(status: &Status, headers: &HeaderMap) -> Option<Response> {
+    let token = status.token.as_ref().filter(|t| !t.is_empty())?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.expose()) {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is needed (server.token)\n",
+        )
+            .into_response(),
+    )
+}
+
+async fn healthz(State(status): State<Arc<Status>>) -> Response {
+    let t = telemetry();
+    let now = crate::time::now();
+    let allowed = (status.poll_interval.as_secs() as i64) * 3 + 60;
+    match t.last_ok() {
+        Some(at) if now - at <= allowed => (StatusCode::OK, "ok\n").into_response(),
+        Some(at) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no successful poll for {}s (last error: {})\n",
+                now - at,
+                crate::text::plain(&t.last_error().unwrap_or_else(|| "none".into()))
+            ),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no successful poll yet (last error: {})\n",
+                crate::text::plain(&t.last_error().unwrap_or_else(|| "none".into()))
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn readyz(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&status, &headers) {
+        return r;
+    }
+    if telemetry().ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the first poll has not committed yet\n",
+        )
+            .into_response()
+    }
+}
+
+/// Counts the outbox by destination into the gauge.
+fn refresh_outbox(status: &Status) {
+    let queued = tokio::task::block_in_place(|| {
+        let guard = status.store.lock().unwrap_or_else(|p| p.into_inner());
+        guard.deliveries(false)
+    });
+    if let Ok(list) = queued {
+        let t = telemetry();
+        t.outbox.clear();
+        for d in list.iter().filter(|d| d.status == DeliveryStatus::Queued) {
+            t.outbox
+                .get_or_create(&telemetry::DestinationLabel {
+                    destination: d.destination.clone(),
+                })
+                .inc();
+        }
+    }
+}
+
+async fn metrics(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&status, &headers) {
+        return r;
+    }
+    refresh_outbox(&status);
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &telemetry().registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+fn html(text: &str) -> String {
+    let text = crate::text::plain(text);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&status, &headers) {
+        return r;
+    }
+    let t = telemetry();
+    let now = crate::time::now();
+    let (alerts, deliveries) = tokio::task::block_in_place(|| {
+        with_store(&status.store, |s| (s.alerts(), s.deliveries(false)))
+    });
+    let alerts = alerts.unwrap_or_default();
+    let deliveries = deliveries.unwrap_or_default();
+    let mut body = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>auditwatch</title>\
+         <style>body{font:14px/1.4 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d1c1d}\
+         table{border-collapse:collapse;margin:8px 0 24px}td,th{border-bottom:1px solid #eee;padding:4px 10px;text-align:left}\
+         </style></head><body><h1>auditwatch</h1>",
+    );
+    let last = match t.last_ok() {
+        Some(at) => format!("{} ({}s ago)", crate::event::format_time(at), now - at),
+        None => "none yet".into(),
+    };
+    body.push_str(&format!(
+        "<p>Last successful poll: {}. Last error: {}.</p>",
+        html(&last),
+        html(&t.last_error().unwrap_or_else(|| "none".into()))
+    ));
+    body.push_str("<h2>Destinations</h2><table><tr><th>destination</th><th>queued</th><th>failed</th><th>last error</th></tr>");
+    let mut by_dest = std::collections::BTreeMap::<&str, (usize, usize, Option<&str>)>::new();
+    for d in &deliveries {
+        let e = by_dest.entry(d.destination.as_str()).or_default();
+        match d.status {
+            DeliveryStatus::Queued => e.0 += 1,
+            DeliveryStatus::Failed => e.1 += 1,
+            DeliveryStatus::Sent => {}
+        }
+        if let Some(err) = &d.last_error {
+            e.2 = Some(err);
+        }
+    }
+    for (d, (q, f, err)) in by_dest {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{q}</td><td>{f}</td><td>{}</td></tr>",
+            html(d),
+            html(err.unwrap_or(""))
+        ));
+    }
+    body.push_str(
+        "</table><h2>Rules</h2><table><tr><th>rule</th><th>severity</th><th>alerts</th></tr>",
+    );
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for a in &alerts {
+        *counts.entry(a.rule_id.as_str()).or_default() += 1;
+    }
+    for r in status.rules.rules() {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html(&r.id),
+            r.severity,
+            counts.get(r.id.as_str()).copied().unwrap_or(0)
+        ));
+    }
+    body.push_str("</table><h2>Last alerts</h2><table><tr><th>time</th><th>severity</th><th>rule</th><th>summary</th></tr>");
+    for a in alerts.iter().rev().filter(|a| !a.facts.repeat).take(50) {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            crate::event::format_time(a.effective_at),
+            a.severity,
+            html(&a.rule_id),
+            html(&a.summary)
+        ));
+    }
+    body.push_str("</table></body></html>");
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}

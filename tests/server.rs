@@ -1,0 +1,166 @@
+//! The watcher's status server over real HTTP: `/healthz` before and after
+//! a successful poll, the token, `/metrics` read with a Prometheus text
+//! parser, and the status page with event text escaped.
+
+mod serve;
+mod standin;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use standin::{ADMIN_KEY, StandIn};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auditwatch");
+const TOKEN: &str = "status-token-123";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        match req.send().await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    })
+}
+
+fn wait_for(url: &str, token: Option<&str>, want: u16) -> String {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(url, token);
+        if status == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < end,
+            "{url} never answered {want} (last {status}: {body})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn health_token_metrics_and_the_status_page() {
+    auditwatch::tls::init();
+    let api = StandIn::start();
+    let t = auditwatch::time::now() - 600;
+    api.add((0..3).map(|i| {
+        json!({"object": "organization.audit_log", "id": format!("ev-{i}"), "type": "ip_allowlist.deleted",
+               "effective_at": t + i,
+               "actor": {"type": "session", "session": {"user": {"id": "user-1", "email": "a@example.com"},
+                         "ip_address": "198.51.100.7", "user_agent": "<script>alert(1)</script>"}},
+               "ip_allowlist.deleted": {"id": format!("ipl-{i}")}})
+    }));
+    // Every request fails at first: no successful poll yet.
+    api.fail_next(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rule.yaml"),
+        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"{{ actor.email }} from {{ actor.user_agent }}\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("auditwatch.yaml"),
+        format!(
+            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
+             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
+             server: {{listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\"}}\n",
+            api.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["watch", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = wait_for(&format!("{base}/healthz"), None, 503);
+    assert!(body.contains("no successful poll yet"), "{body}");
+    assert_eq!(
+        get(&format!("{base}/readyz"), None).0,
+        401,
+        "the token guards /readyz"
+    );
+    assert_eq!(get(&format!("{base}/readyz"), Some(TOKEN)).0, 503);
+
+    api.stop_failing();
+    wait_for(&format!("{base}/healthz"), None, 200);
+    wait_for(&format!("{base}/readyz"), Some(TOKEN), 200);
+    assert_eq!(get(&format!("{base}/metrics"), None).0, 401);
+    assert_eq!(get(&format!("{base}/metrics"), Some("wrong")).0, 401);
+    let text = wait_for(&format!("{base}/metrics"), Some(TOKEN), 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert_eq!(
+        value("auditwatch_events_evaluated_total", None),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("auditwatch_alerts_total", Some(("rule", "t.deleted"))),
+        3.0,
+        "{text}"
+    );
+    assert!(
+        value("auditwatch_polls_total", Some(("result", "ok"))) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("auditwatch_last_successful_poll_timestamp_seconds", None) > 1.7e9,
+        "{text}"
+    );
+    assert_eq!(
+        value("auditwatch_deliveries_total", Some(("outcome", "sent"))),
+        3.0,
+        "{text}"
+    );
+
+    let page = wait_for(&format!("{base}/"), Some(TOKEN), 200);
+    assert!(
+        page.contains("t.deleted") && page.contains("a@example.com from"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script>") && page.contains("&lt;script&gt;"),
+        "{page}"
+    );
+    assert_eq!(get(&format!("{base}/"), None).0, 401);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
