@@ -161,6 +161,89 @@ fn health_token_metrics_and_the_status_page() {
     );
     assert_eq!(get(&format!("{base}/"), None).0, 401);
 
+    // `auditwatch health` asks /healthz for container health checks.
+    let out = Command::new(BIN)
+        .args(["health", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = Command::new(BIN)
+        .args(["health", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a stopped watcher is unhealthy");
+}
+
+#[test]
+fn a_silent_audit_log_raises_an_alert_and_its_end_a_notice() {
+    let api = StandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rule.yaml"),
+        "id: t.any\ntitle: Any\nseverity: low\nmatch: {id: {exists: true}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("auditwatch.yaml"),
+        format!(
+            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
+             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
+             heartbeat: {{silent_for: 2s}}\n",
+            api.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["watch", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("an alert line")
+    };
+    let silent = next();
+    assert_eq!(silent["rule_id"], "auditwatch.heartbeat.silent", "{silent}");
+    assert_eq!(silent["severity"], "high");
+    api.add([
+        json!({"object": "organization.audit_log", "id": "ev-late", "type": "login.succeeded",
+                    "effective_at": auditwatch::time::now() - 5, "actor": null}),
+    ]);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(next()["rule_id"].as_str().unwrap().to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, ["auditwatch.heartbeat.events_back", "t.any"]);
     child.kill().unwrap();
     child.wait().unwrap();
 }

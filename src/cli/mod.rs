@@ -2,6 +2,7 @@
 //! done by the library modules.
 
 mod export;
+mod health;
 mod notify_test;
 mod outbox;
 pub mod render;
@@ -46,6 +47,8 @@ pub enum Command {
     Outbox(outbox::Args),
     /// Send a sample alert to one destination and print what it answered.
     NotifyTest(notify_test::Args),
+    /// Ask a running watcher's /healthz (exit 0 healthy, 1 not).
+    Health(health::Args),
     /// Print a Markdown table of the rules, or write it between the markers of a file.
     RulesDoc(rules_doc::Args),
 }
@@ -92,6 +95,7 @@ pub fn main_auditwatch() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Outbox(args) => outbox::run(&args),
         Command::NotifyTest(args) => notify_test::run(&args),
+        Command::Health(args) => health::run(&args),
         Command::Rulecheck(args) => rulecheck::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::RulesDoc(args) => rules_doc::run(&args),

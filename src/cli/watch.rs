@@ -238,6 +238,8 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             stop_rx.clone(),
         )));
     }
+    let mut heartbeat =
+        crate::watch::heartbeat::Heartbeat::new(config.heartbeat.as_ref(), crate::time::now());
     let mut stop = stop_rx.clone();
     let result = loop {
         let polled = tokio::select! {
@@ -249,12 +251,14 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         };
         match polled {
             Ok(p) => {
-                crate::server::telemetry().poll_ok(
-                    crate::time::now(),
-                    p.read,
-                    p.evaluated,
-                    p.newest,
-                );
+                let now = crate::time::now();
+                crate::server::telemetry().poll_ok(now, p.read, p.evaluated, p.newest);
+                let notices = heartbeat.poll_ok(now, p.evaluated);
+                if !notices.is_empty()
+                    && let Err(e) = watcher.raise(notices)
+                {
+                    break Err(failure(e));
+                }
                 tracing::info!(
                     read = p.read,
                     events = p.evaluated,
@@ -264,6 +268,12 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             }
             Err(e) if is_fatal(&e) => break Err(failure(e)),
             Err(e) => {
+                let notices = heartbeat.poll_failed(crate::time::now(), &e.to_string());
+                if !notices.is_empty()
+                    && let Err(e) = watcher.raise(notices)
+                {
+                    break Err(failure(e));
+                }
                 crate::server::telemetry().poll_failed(
                     match &e {
                         WatchError::Source(_) => "source_error",

@@ -127,6 +127,9 @@ pub trait Store: Send {
     /// Commits one poll's results in one transaction: all or nothing.
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError>;
 
+    /// Puts alerts that no poll raised (the heartbeat's) in the outbox.
+    fn enqueue(&mut self, alerts: &[Outgoing], now: i64) -> Result<(), StoreError>;
+
     /// Up to `limit` queued deliveries of `destination` due at `now`,
     /// oldest first.
     fn due(&self, destination: &str, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use super::{Checkpoint, Commit, Delivery, DeliveryStatus, Store, StoreError};
+use super::{Checkpoint, Commit, Delivery, DeliveryStatus, Outgoing, Store, StoreError};
 use crate::alert::Alert;
 
 /// The schema, one step per version; a new version appends a step.
@@ -261,6 +261,44 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn enqueue(&mut self, alerts: &[Outgoing], now: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| error(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut alert = tx
+                .prepare_cached(
+                    "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err)?;
+            let mut delivery = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (alert_id, destination, status, next_attempt_at)
+                     VALUES (?1, ?2, 'queued', ?3)",
+                )
+                .map_err(err)?;
+            for out in alerts {
+                let a = &out.alert;
+                alert
+                    .execute(params![
+                        a.rule_id,
+                        a.event_id,
+                        a.severity.as_str(),
+                        a.effective_at,
+                        now,
+                        a.to_stored()
+                    ])
+                    .map_err(err)?;
+                let alert_id = tx.last_insert_rowid();
+                for d in &out.destinations {
+                    delivery.execute(params![alert_id, d, now]).map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     fn commit(&mut self, c: &Commit) -> Result<(), StoreError> {

@@ -8,6 +8,8 @@
 //! next poll. A long backlog is read in ascending slices, each committed in
 //! order.
 
+pub mod heartbeat;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +67,29 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// Routes and queues alerts that no poll raised (the heartbeat's).
+    pub fn raise(&self, alerts: Vec<crate::alert::Alert>) -> Result<(), WatchError> {
+        let outgoing: Vec<Outgoing> = alerts
+            .into_iter()
+            .map(|alert| {
+                let destinations = self.routes.of(&self.rules, &alert);
+                tracing::warn!(
+                    rule_id = %alert.rule_id,
+                    summary = %crate::text::plain(&alert.summary),
+                    destinations = %destinations.join(","),
+                    "heartbeat alert raised"
+                );
+                Outgoing {
+                    alert,
+                    destinations,
+                }
+            })
+            .collect();
+        with_store(&self.store, |s| s.enqueue(&outgoing, crate::time::now()))?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
     /// Sets up a watcher on an open store, restoring the rules' state.
     pub fn new(
         rules: Arc<RuleSet>,
