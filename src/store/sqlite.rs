@@ -216,6 +216,39 @@ const DELIVERY_COLUMNS: &str =
      (SELECT group_concat(x.destination, char(31)) FROM deliveries x WHERE x.alert_id = d.alert_id)
      FROM deliveries d JOIN alerts a ON a.id = d.alert_id";
 
+/// Writes alerts and their queued deliveries, inside the caller's
+/// transaction.
+fn insert_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    alerts: &[Outgoing],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut alert = tx.prepare_cached(
+        "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut delivery = tx.prepare_cached(
+        "INSERT INTO deliveries (alert_id, destination, status, next_attempt_at)
+         VALUES (?1, ?2, 'queued', ?3)",
+    )?;
+    for out in alerts {
+        let a = &out.alert;
+        alert.execute(params![
+            a.rule_id,
+            a.event_id,
+            a.severity.as_str(),
+            a.effective_at,
+            now,
+            a.to_stored()
+        ])?;
+        let alert_id = tx.last_insert_rowid();
+        for d in &out.destinations {
+            delivery.execute(params![alert_id, d, now])?;
+        }
+    }
+    Ok(())
+}
+
 fn placeholder_alert() -> Alert {
     Alert {
         rule_id: String::new(),
@@ -265,40 +298,9 @@ impl Store for SqliteStore {
 
     fn enqueue(&mut self, alerts: &[Outgoing], now: i64) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |e| error(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut alert = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(err)?;
-            let mut delivery = tx
-                .prepare_cached(
-                    "INSERT INTO deliveries (alert_id, destination, status, next_attempt_at)
-                     VALUES (?1, ?2, 'queued', ?3)",
-                )
-                .map_err(err)?;
-            for out in alerts {
-                let a = &out.alert;
-                alert
-                    .execute(params![
-                        a.rule_id,
-                        a.event_id,
-                        a.severity.as_str(),
-                        a.effective_at,
-                        now,
-                        a.to_stored()
-                    ])
-                    .map_err(err)?;
-                let alert_id = tx.last_insert_rowid();
-                for d in &out.destinations {
-                    delivery.execute(params![alert_id, d, now]).map_err(err)?;
-                }
-            }
-        }
-        tx.commit().map_err(err)
+        let tx = self.conn.transaction().map_err(|e| error(&path, e))?;
+        insert_alerts(&tx, alerts, now).map_err(|e| error(&path, e))?;
+        tx.commit().map_err(|e| error(&path, e))
     }
 
     fn commit(&mut self, c: &Commit) -> Result<(), StoreError> {
@@ -312,36 +314,7 @@ impl Store for SqliteStore {
             for (id, at) in &c.events {
                 seen.execute(params![id, at]).map_err(err)?;
             }
-            let mut alert = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(err)?;
-            let mut delivery = tx
-                .prepare_cached(
-                    "INSERT INTO deliveries (alert_id, destination, status, next_attempt_at)
-                     VALUES (?1, ?2, 'queued', ?3)",
-                )
-                .map_err(err)?;
-            for out in &c.alerts {
-                let a = &out.alert;
-                let body = a.to_stored();
-                alert
-                    .execute(params![
-                        a.rule_id,
-                        a.event_id,
-                        a.severity.as_str(),
-                        a.effective_at,
-                        c.now,
-                        body
-                    ])
-                    .map_err(err)?;
-                let alert_id = tx.last_insert_rowid();
-                for d in &out.destinations {
-                    delivery.execute(params![alert_id, d, c.now]).map_err(err)?;
-                }
-            }
+            insert_alerts(&tx, &c.alerts, c.now).map_err(err)?;
             tx.execute(
                 "INSERT INTO checkpoint (id, high_water, rule_state, events_total, updated_at)
                  VALUES (1, ?1, ?2, ?3, ?4)
