@@ -26,6 +26,7 @@ pub mod rules;
 pub mod server;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod tls;

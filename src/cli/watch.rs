@@ -179,7 +179,7 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             None => tracing::info!("stopped before the poll finished; nothing of it was committed"),
             Some(r) => {
                 let polled = r.map_err(failure)?;
-                crate::server::telemetry().poll_ok(
+                crate::telemetry::telemetry().poll_ok(
                     crate::time::now(),
                     polled.read,
                     polled.evaluated,
@@ -252,7 +252,7 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         match polled {
             Ok(p) => {
                 let now = crate::time::now();
-                crate::server::telemetry().poll_ok(now, p.read, p.evaluated, p.newest);
+                crate::telemetry::telemetry().poll_ok(now, p.read, p.evaluated, p.newest);
                 let notices = heartbeat.poll_ok(now, p.evaluated);
                 if !notices.is_empty()
                     && let Err(e) = watcher.raise(notices)
@@ -274,7 +274,7 @@ async fn watch(args: &Args) -> Result<(), Failure> {
                 {
                     break Err(failure(e));
                 }
-                crate::server::telemetry().poll_failed(
+                crate::telemetry::telemetry().poll_failed(
                     match &e {
                         WatchError::Source(_) => "source_error",
                         WatchError::Store(_) => "store_error",

@@ -350,7 +350,7 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                         }
                     })?;
                     round.sent += 1;
-                    crate::server::telemetry().delivery(dest.name(), "sent");
+                    crate::telemetry::telemetry().delivery(dest.name(), "sent");
                     tracing::info!(
                         destination = dest.name(),
                         delivery = d.id,
@@ -366,7 +366,7 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                     let at = now + wait.as_secs().max(1) as i64;
                     with_store(store, |s| s.retry_at(d.id, at, &message))?;
                     round.retried += 1;
-                    crate::server::telemetry().delivery(dest.name(), "retried");
+                    crate::telemetry::telemetry().delivery(dest.name(), "retried");
                     tracing::warn!(
                         destination = dest.name(),
                         delivery = d.id,
@@ -380,7 +380,7 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                 Err(SendError::Permanent(message)) => {
                     with_store(store, |s| s.failed(d.id, &message))?;
                     round.failed += 1;
-                    crate::server::telemetry().delivery(dest.name(), "failed");
+                    crate::telemetry::telemetry().delivery(dest.name(), "failed");
                     tracing::error!(
                         destination = dest.name(),
                         delivery = d.id,

@@ -4,8 +4,6 @@
 //! An optional bearer token (`server.token`) guards every path but
 //! `/healthz`. Values from events are HTML-escaped on the status page.
 
-pub mod telemetry;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use telemetry::{Telemetry, telemetry};
+pub use crate::telemetry::{Telemetry, telemetry};
 
 use crate::config::Secret;
 use crate::notify::{SharedStore, with_store};
@@ -140,7 +138,7 @@ fn refresh_outbox(status: &Status) {
         t.outbox.clear();
         for d in list.iter().filter(|d| d.status == DeliveryStatus::Queued) {
             t.outbox
-                .get_or_create(&telemetry::DestinationLabel {
+                .get_or_create(&crate::telemetry::DestinationLabel {
                     destination: d.destination.clone(),
                 })
                 .inc();

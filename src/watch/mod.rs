@@ -195,7 +195,7 @@ impl Watcher {
         }
         let evaluation = evaluator.evaluate(&batch, &mut self.state);
         for e in &evaluation.errors {
-            crate::server::telemetry().evaluation_error(&self.rules.rules()[e.rule].id);
+            crate::telemetry::telemetry().evaluation_error(&self.rules.rules()[e.rule].id);
             tracing::warn!(
                 rule_id = %self.rules.rules()[e.rule].id,
                 event_id = %crate::text::plain(&e.event_id),
@@ -225,7 +225,7 @@ impl Watcher {
                 }
                 continue;
             }
-            crate::server::telemetry().alert(&alert.rule_id, alert.severity.as_str());
+            crate::telemetry::telemetry().alert(&alert.rule_id, alert.severity.as_str());
             tracing::info!(
                 rule_id = %alert.rule_id,
                 event_id = %crate::text::plain(&alert.event_id),
