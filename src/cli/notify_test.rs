@@ -7,7 +7,7 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::alert::{Alert, Facts};
 use crate::notify::{self, Parcel, SendError};
 use crate::rules::Severity;
-use crate::store::{Delivery, DeliveryStatus};
+use crate::store::Delivery;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -91,18 +91,7 @@ pub fn run(args: &Args) -> u8 {
             .iter()
             .find(|d| d.name() == name)
             .expect("every destination is built");
-        let delivery = Delivery {
-            id: 0,
-            alert_id: 0,
-            destination: name.to_owned(),
-            status: DeliveryStatus::Queued,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            queued_at: now,
-            routes: vec![name.to_owned()],
-            alert: alert.clone(),
-        };
+        let delivery = Delivery::preview(alert.clone(), name, vec![name.to_owned()], now);
         let parcel = Parcel {
             delivery: &delivery,
             thread: None,

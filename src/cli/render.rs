@@ -11,7 +11,7 @@ use crate::config::RuleConfig;
 use crate::notify::format::Style;
 use crate::notify::{Parcel, Routes, email, slack, webhook};
 use crate::rules::RuleSet;
-use crate::store::{Delivery, DeliveryStatus};
+use crate::store::Delivery;
 
 /// A kind of destination to render for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,18 +64,7 @@ impl Rendering {
             },
             Medium::Webhook => {
                 let now = crate::time::now();
-                let delivery = Delivery {
-                    id: 0,
-                    alert_id: 0,
-                    destination: String::new(),
-                    status: DeliveryStatus::Queued,
-                    attempts: 0,
-                    next_attempt_at: now,
-                    last_error: None,
-                    queued_at: now,
-                    routes: routes.to_vec(),
-                    alert: alert.clone(),
-                };
+                let delivery = Delivery::preview(alert.clone(), "", routes.to_vec(), now);
                 let parcel = Parcel {
                     delivery: &delivery,
                     thread: None,

@@ -86,7 +86,7 @@ pub(crate) struct Checker<'r> {
     spans: FxHashMap<u64, Key>,
     /// Whether hits keep the facts of their event for the alert.
     facts: bool,
-    /// The scripts compiled for this checker's thread.
+    /// The scripts compiled for this checker's thread, when it has its own.
     scripts: Option<crate::rules::ThreadScripts>,
 }
 
@@ -99,8 +99,16 @@ impl<'r> Checker<'r> {
             found: Found::default(),
             spans: FxHashMap::default(),
             facts: true,
-            scripts: rules.thread_scripts(),
+            scripts: None,
         }
+    }
+
+    /// Runs scripts on an engine and compiled copy of this checker's own,
+    /// for a checker that runs beside others on other threads (rulecheck's
+    /// parser threads); alone, the shared ones cost nothing to set up.
+    pub fn with_own_scripts(mut self) -> Checker<'r> {
+        self.scripts = self.rules.thread_scripts();
+        self
     }
 
     /// Whether hits keep their event's facts (on by default).

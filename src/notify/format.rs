@@ -34,17 +34,13 @@ impl Style {
         let Ok(t) = jiff::Timestamp::from_second(ts) else {
             return ts.to_string();
         };
-        let utc = t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
         match &self.zone {
-            Some((_, tz)) => {
-                let local = t.to_zoned(tz.clone());
-                format!(
-                    "{} ({} UTC)",
-                    local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                    t.strftime("%H:%M:%S")
-                )
-            }
-            None => utc,
+            Some((_, tz)) => format!(
+                "{} ({} UTC)",
+                t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z"),
+                t.strftime("%H:%M:%S")
+            ),
+            None => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
         }
     }
 

@@ -85,13 +85,23 @@ pub trait Destination: Send + Sync {
     }
 }
 
-/// Whether a URL points at this machine (where `http://` is allowed).
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
+/// The URL of config key `key`, which must be `https://`: tokens and
+/// secrets in it would travel in the clear over `http://`, allowed only to
+/// this machine.
+pub(crate) fn secure_url(url: &str, key: &str) -> Result<url::Url, String> {
+    let parsed: url::Url = url.parse().map_err(|_| format!("`{key}` is not a URL"))?;
+    let loopback = match parsed.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "`{key}` must be an https:// URL (http:// only to a loopback address)"
+        )),
     }
 }
 

@@ -80,12 +80,12 @@ impl Slack {
         let mut connector = SlackClientHyperConnector::with_connector(https);
         let target = match (webhook_url, bot_token, channel) {
             (Some(url), _, _) => {
-                check_url(url.expose(), "webhook_url").map_err(fail)?;
+                super::secure_url(url.expose(), "webhook_url").map_err(fail)?;
                 Target::Webhook(url.clone())
             }
             (None, Some(token), Some(channel)) => {
                 if let Some(api) = api_url {
-                    check_url(api, "api_url").map_err(fail)?;
+                    super::secure_url(api, "api_url").map_err(fail)?;
                     let api = if api.ends_with('/') {
                         api.to_owned()
                     } else {
@@ -172,19 +172,6 @@ impl Destination for Slack {
 
     fn threads_repeats(&self) -> bool {
         matches!(self.target, Target::Bot { .. })
-    }
-}
-
-/// Tokens and webhook URLs travel in the clear over `http://`: only to a
-/// loopback address.
-fn check_url(url: &str, key: &str) -> Result<(), String> {
-    let parsed: url::Url = url.parse().map_err(|_| format!("`{key}` is not a URL"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if super::is_loopback(&parsed) => Ok(()),
-        _ => Err(format!(
-            "`{key}` must be an https:// URL (http:// only to a loopback address)"
-        )),
     }
 }
 

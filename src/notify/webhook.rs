@@ -47,16 +47,7 @@ impl Webhook {
             message,
         };
         crate::tls::init();
-        let parsed: url::Url = url
-            .expose()
-            .parse()
-            .map_err(|_| fail("`url` is not a URL".into()))?;
-        if !(parsed.scheme() == "https" || parsed.scheme() == "http" && super::is_loopback(&parsed))
-        {
-            return Err(fail(
-                "`url` must be an https:// URL (http:// only to a loopback address)".into(),
-            ));
-        }
+        let parsed = super::secure_url(url.expose(), "url").map_err(fail)?;
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             let key = HeaderName::from_bytes(k.as_bytes())

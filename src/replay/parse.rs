@@ -44,7 +44,9 @@ pub(super) fn work(
     tx: mpsc::Sender<ChunkResult>,
     free: mpsc::Sender<Vec<u8>>,
 ) {
-    let mut checker = Checker::new(rules).with_facts(opts.facts);
+    let mut checker = Checker::new(rules)
+        .with_facts(opts.facts)
+        .with_own_scripts();
     loop {
         let chunk = match rx.lock() {
             Ok(rx) => rx.recv(),

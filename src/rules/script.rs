@@ -19,6 +19,7 @@ pub struct ScriptEngine {
     /// What it was built with, for [`ScriptEngine::fresh`].
     lists: Lists,
     business_hours: Option<Arc<BusinessHours>>,
+    function_names: std::sync::OnceLock<std::collections::BTreeSet<String>>,
 }
 
 /// A compiled `condition` or `script`.
@@ -169,6 +170,7 @@ impl ScriptEngine {
             has_business_hours,
             lists: kept_lists,
             business_hours: kept_hours,
+            function_names: std::sync::OnceLock::new(),
         }
     }
 
@@ -178,8 +180,13 @@ impl ScriptEngine {
     }
 
     /// The names of every function scripts can call: the project's, and
-    /// Rhai's own.
-    pub fn function_names(&self) -> std::collections::BTreeSet<String> {
+    /// Rhai's own (listed once per engine).
+    pub fn function_names(&self) -> &std::collections::BTreeSet<String> {
+        self.function_names
+            .get_or_init(|| self.list_function_names())
+    }
+
+    fn list_function_names(&self) -> std::collections::BTreeSet<String> {
         let mut names: std::collections::BTreeSet<String> = self
             .engine
             .gen_fn_signatures(true)

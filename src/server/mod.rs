@@ -129,19 +129,13 @@ async fn readyz(State(status): State<Arc<Status>>, headers: HeaderMap) -> Respon
 
 /// Counts the outbox by destination into the gauge.
 fn refresh_outbox(status: &Status) {
-    let queued = tokio::task::block_in_place(|| {
-        let guard = status.store.lock().unwrap_or_else(|p| p.into_inner());
-        guard.deliveries(false)
-    });
-    if let Ok(list) = queued {
+    if let Ok(counts) = with_store(&status.store, |s| s.queued_counts()) {
         let t = telemetry();
         t.outbox.clear();
-        for d in list.iter().filter(|d| d.status == DeliveryStatus::Queued) {
+        for (destination, n) in counts {
             t.outbox
-                .get_or_create(&crate::telemetry::DestinationLabel {
-                    destination: d.destination.clone(),
-                })
-                .inc();
+                .get_or_create(&crate::telemetry::DestinationLabel { destination })
+                .set(n as i64);
         }
     }
 }
@@ -187,9 +181,7 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
     }
     let t = telemetry();
     let now = crate::time::now();
-    let (alerts, deliveries) = tokio::task::block_in_place(|| {
-        with_store(&status.store, |s| (s.alerts(), s.deliveries(false)))
-    });
+    let (alerts, deliveries) = with_store(&status.store, |s| (s.alerts(), s.deliveries(false)));
     let alerts = alerts.unwrap_or_default();
     let deliveries = deliveries.unwrap_or_default();
     let mut body = String::from(

@@ -92,6 +92,25 @@ pub struct Delivery {
     pub alert: Alert,
 }
 
+impl Delivery {
+    /// A delivery of `alert` that is in no outbox: what `notify-test`
+    /// sends and `rulecheck --render` shows.
+    pub fn preview(alert: Alert, destination: &str, routes: Vec<String>, now: i64) -> Delivery {
+        Delivery {
+            id: 0,
+            alert_id: 0,
+            destination: destination.to_owned(),
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            queued_at: now,
+            routes,
+            alert,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
     Queued,
@@ -150,6 +169,9 @@ pub trait Store: Send {
 
     /// The delivery failed for good (kept as failed until re-queued).
     fn failed(&mut self, delivery: i64, error: &str) -> Result<(), StoreError>;
+
+    /// How many deliveries wait for each destination.
+    fn queued_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Deliveries in the outbox: queued and failed ones, or only failed.
     fn deliveries(&self, only_failed: bool) -> Result<Vec<Delivery>, StoreError>;

@@ -392,6 +392,21 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    fn queued_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT destination, COUNT(*) FROM deliveries WHERE status = 'queued' GROUP BY destination",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     fn deliveries(&self, only_failed: bool) -> Result<Vec<Delivery>, StoreError> {
         let filter = if only_failed {
             "d.status = 'failed'"
