@@ -10,6 +10,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -51,10 +52,27 @@ pub struct Telemetry {
     pub outbox: Family<DestinationLabel, Gauge>,
     pub last_poll_ok: Gauge,
     pub api_lag: Gauge,
+    pub poll_duration: Histogram,
+    pub late_events: Counter,
+    pub matches: Family<RuleLabel, Counter>,
+    pub suppressed: Family<RuleLabels, Counter>,
+    pub reloads: Family<ResultLabel, Counter>,
+    pub rules_loaded: Gauge,
     /// Unix seconds of the last poll that committed; 0 before the first.
     last_ok: AtomicI64,
     ready: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// When the last reload ended, and its error when it failed.
+    last_reload: Mutex<Option<(i64, Option<String>)>>,
+}
+
+/// One rule's counts since the start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RuleCounts {
+    pub matched: u64,
+    pub alerts: u64,
+    pub suppressed: u64,
+    pub errors: u64,
 }
 
 /// The metrics and health of this process.
@@ -77,9 +95,18 @@ impl Telemetry {
             outbox: Family::default(),
             last_poll_ok: Gauge::default(),
             api_lag: Gauge::default(),
+            poll_duration: Histogram::new(
+                [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0].into_iter(),
+            ),
+            late_events: Counter::default(),
+            matches: Family::default(),
+            suppressed: Family::default(),
+            reloads: Family::default(),
+            rules_loaded: Gauge::default(),
             last_ok: AtomicI64::new(0),
             ready: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            last_reload: Mutex::new(None),
         };
         registry.register(
             "polls",
@@ -126,6 +153,32 @@ impl Telemetry {
             "Now minus the newest effective_at the audit log showed",
             t.api_lag.clone(),
         );
+        registry.register(
+            "poll_duration_seconds",
+            "How long a poll took, committed or failed",
+            t.poll_duration.clone(),
+        );
+        registry.register(
+            "late_events",
+            "Events evaluated that were older than the high-water mark when read (shown late by the API)",
+            t.late_events.clone(),
+        );
+        registry.register(
+            "matches",
+            "Events that passed a rule's match, condition and script, by rule",
+            t.matches.clone(),
+        );
+        registry.register(
+            "alerts_suppressed",
+            "Alerts quieted by suppress, by rule and severity",
+            t.suppressed.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Rule reloads, by result (ok, failed)",
+            t.reloads.clone(),
+        );
+        registry.register("rules", "Rules in force", t.rules_loaded.clone());
         Telemetry { registry, ..t }
     }
 
@@ -155,6 +208,75 @@ impl Telemetry {
             })
             .inc();
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_owned());
+    }
+
+    /// What one evaluation matched and quieted, by rule.
+    pub fn evaluated(&self, rules: &crate::rules::RuleSet, stats: &[crate::engine::RuleStats]) {
+        for (rule, s) in rules.rules().iter().zip(stats) {
+            if s.matched > 0 {
+                self.matches
+                    .get_or_create(&RuleLabel {
+                        rule: rule.id.clone(),
+                    })
+                    .inc_by(s.matched);
+            }
+            if s.suppressed > 0 {
+                self.suppressed
+                    .get_or_create(&RuleLabels {
+                        rule: rule.id.clone(),
+                        severity: rule.severity.as_str().to_owned(),
+                    })
+                    .inc_by(s.suppressed);
+            }
+        }
+    }
+
+    /// The rules were loaded at the start: `count` are in force.
+    pub fn rules_loaded(&self, count: usize) {
+        self.rules_loaded.set(count as i64);
+    }
+
+    /// A reload ended at `now`: `Ok(n)` with `n` rules in force, or the
+    /// first of its problems.
+    pub fn reloaded(&self, now: i64, result: Result<usize, String>) {
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: if result.is_ok() { "ok" } else { "failed" }.into(),
+            })
+            .inc();
+        let error = match result {
+            Ok(n) => {
+                self.rules_loaded.set(n as i64);
+                None
+            }
+            Err(e) => Some(e),
+        };
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, error));
+    }
+
+    /// When the last reload ended, and its first problem when it failed.
+    pub fn last_reload(&self) -> Option<(i64, Option<String>)> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rule `rule`'s counts since the start.
+    pub fn counts(&self, rule: &str, severity: &str) -> RuleCounts {
+        let with_severity = RuleLabels {
+            rule: rule.to_owned(),
+            severity: severity.to_owned(),
+        };
+        let by_rule = RuleLabel {
+            rule: rule.to_owned(),
+        };
+        RuleCounts {
+            matched: self.matches.get_or_create(&by_rule).get(),
+            alerts: self.alerts.get_or_create(&with_severity).get(),
+            suppressed: self.suppressed.get_or_create(&with_severity).get(),
+            errors: self.evaluation_errors.get_or_create(&by_rule).get(),
+        }
     }
 
     pub fn alert(&self, rule: &str, severity: &str) {

@@ -12,6 +12,7 @@ use crate::notify::{self, Destination, Destinations, Routes, SharedStore};
 use crate::rules::RuleSet;
 use crate::source::Source;
 use crate::store::{SqliteStore, Store};
+use crate::watch::reload::{FailureNotice, Trigger};
 use crate::watch::{Timing, WatchError, Watcher};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -79,19 +80,17 @@ pub(super) struct Setup {
 pub(super) fn setup(config: Option<&std::path::Path>) -> Result<Setup, Failure> {
     let path = super::config_path(config).map_err(Failure::usage)?;
     let config = Config::load(&path).map_err(Failure::usage)?;
-    let env = config.environment().map_err(Failure::usage)?;
-    let rules = RuleSet::load(&config.rule_paths(), &env).map_err(|e| {
-        let n = e.problems.len();
+    let rules = crate::watch::reload::load_rules(&config, &config).map_err(|problems| {
+        let n = problems.len();
         Failure::usage(format!(
-            "{e}\nauditwatch: {} in the rules; nothing was run",
+            "{}\nauditwatch: {} in the rules; nothing was run",
+            problems.join("\n"),
             super::table::plural(n as u64, "problem", "problems")
         ))
     })?;
     for w in rules.warnings() {
         tracing::warn!("{}", crate::text::plain(&w.to_string()));
     }
-    notify::check_rule_destinations(&rules, &config)
-        .map_err(|problems| Failure::usage(problems.join("\n")))?;
     let source = config.source.clone().ok_or_else(|| {
         Failure::usage(format!(
             "{}: the config has no `source`: add `source.openai` (the audit log API) or `source.file`",
@@ -207,15 +206,16 @@ async fn watch(args: &Args) -> Result<(), Failure> {
         (Some(s), false) => {
             let status = Arc::new(crate::server::Status {
                 store: store.clone(),
-                rules: rules.clone(),
+                rules: std::sync::RwLock::new(rules.clone()),
                 poll_interval: timing.poll_interval,
                 token: s.token.clone(),
             });
-            Some(
-                crate::server::serve(&s.listen, status, stop_rx.clone())
+            Some((
+                crate::server::serve(&s.listen, status.clone(), stop_rx.clone())
                     .await
                     .map_err(Failure::usage)?,
-            )
+                status,
+            ))
         }
         _ => None,
     };
@@ -240,6 +240,13 @@ async fn watch(args: &Args) -> Result<(), Failure> {
     }
     let mut heartbeat =
         crate::watch::heartbeat::Heartbeat::new(config.heartbeat.as_ref(), crate::time::now());
+    crate::telemetry::telemetry().rules_loaded(rules.len());
+    // Reload requests: SIGHUP and changes to the config or rule files.
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(hangup_signal(reload_tx.clone()));
+    let mut files = watch_files(&config, reload_tx.clone());
+    let mut failure_notice = FailureNotice::default();
+    let mut config = config;
     let mut stop = stop_rx.clone();
     let result = loop {
         let polled = tokio::select! {
@@ -285,9 +292,29 @@ async fn watch(args: &Args) -> Result<(), Failure> {
                 tracing::warn!(error = %e, "poll failed; nothing of it was committed, the same window is read again next time")
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(timing.poll_interval) => {}
-            _ = stop.changed() => break Ok(()),
+        let next_poll = tokio::time::Instant::now() + timing.poll_interval;
+        let stopped = loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_poll) => break None,
+                _ = stop.changed() => break Some(Ok(())),
+                Some(trigger) = reload_rx.recv() => {
+                    let reloaded = reload(
+                        trigger,
+                        &mut config,
+                        &mut watcher,
+                        &mut failure_notice,
+                        server.as_ref().map(|(_, status)| status.as_ref()),
+                    );
+                    match reloaded {
+                        Ok(true) => files = watch_files(&config, reload_tx.clone()),
+                        Ok(false) => {}
+                        Err(e) => break Some(Err(failure(e))),
+                    }
+                }
+            }
+        };
+        if let Some(result) = stopped {
+            break result;
         }
     };
     // Workers stop too (on a fatal error as well), after their in-flight send.
@@ -299,11 +326,101 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             Err(_) => tracing::warn!("a delivery did not finish in time; it stays queued"),
         }
     }
-    if let Some(server) = server {
+    drop(files);
+    if let Some((server, _)) = server {
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     }
     tracing::info!("watcher stopped");
     result
+}
+
+/// Watches the config and rule files for changes; a watch that cannot be
+/// set up is logged, and SIGHUP still reloads.
+fn watch_files(
+    config: &Config,
+    tx: tokio::sync::mpsc::Sender<Trigger>,
+) -> Option<crate::watch::reload::FileWatch> {
+    match crate::watch::reload::watch_files(config, Duration::from_millis(500), tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the rule files for changes; reload with SIGHUP");
+            None
+        }
+    }
+}
+
+/// Reloads the rules and lists; true when a new set is in force.
+fn reload(
+    trigger: Trigger,
+    config: &mut Config,
+    watcher: &mut Watcher,
+    notice: &mut FailureNotice,
+    status: Option<&crate::server::Status>,
+) -> Result<bool, WatchError> {
+    let now = crate::time::now();
+    let t = crate::telemetry::telemetry();
+    match crate::watch::reload::reload(config) {
+        Ok((new_config, rules)) => {
+            for w in rules.warnings() {
+                tracing::warn!("{}", crate::text::plain(&w.to_string()));
+            }
+            let rules = Arc::new(rules);
+            let dropped = watcher.reload(rules.clone());
+            for id in &dropped {
+                tracing::info!(rule_id = %id, "threshold and suppression state dropped: the rule is gone or its logic changed");
+            }
+            if let Some(status) = status {
+                status.set_rules(rules.clone());
+            }
+            t.reloaded(now, Ok(rules.len()));
+            notice.ok();
+            tracing::info!(
+                trigger = trigger.as_str(),
+                rules = rules.len(),
+                state_dropped = dropped.len(),
+                "rules reloaded"
+            );
+            config.rules = new_config.rules;
+            config.lists = new_config.lists;
+            config.business_hours = new_config.business_hours;
+            Ok(true)
+        }
+        Err(problems) => {
+            for p in &problems {
+                tracing::error!(problem = %crate::text::plain(p), "rule reload failed");
+            }
+            tracing::error!(
+                trigger = trigger.as_str(),
+                problems = problems.len(),
+                rules = watcher.rules().len(),
+                "rule reload failed; the rules loaded before stay in force"
+            );
+            t.reloaded(now, Err(problems.first().cloned().unwrap_or_default()));
+            if let Some(alert) = notice.failed(&problems, now) {
+                watcher.raise_to_default(alert)?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Asks for a reload at every SIGHUP.
+async fn hangup_signal(tx: tokio::sync::mpsc::Sender<Trigger>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the rules");
+            let _ = tx.try_send(Trigger::Signal);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tx;
+    }
 }
 
 fn is_fatal(e: &WatchError) -> bool {

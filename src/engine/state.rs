@@ -133,6 +133,13 @@ impl RuleState {
         Ok((state, dropped))
     }
 
+    /// Binds the state to a reloaded rule set: keeps the part of every rule
+    /// whose id and fingerprint are unchanged; returns the ids of the rules
+    /// whose part was dropped (gone, or their logic changed).
+    pub fn rebind(&mut self, rules: &RuleSet) -> Vec<String> {
+        self.bind(rules)
+    }
+
     /// True when the state holds nothing.
     pub fn is_empty(&self) -> bool {
         self.rules

@@ -159,6 +159,11 @@ impl Routes {
         }
     }
 
+    /// The destinations of `routing.default`.
+    pub fn default_route(&self) -> &[String] {
+        self.only.as_deref().unwrap_or(&self.default)
+    }
+
     /// Whether any destination takes repeats.
     pub fn threads_repeats(&self) -> bool {
         !self.threads.is_empty()

@@ -4,7 +4,7 @@
 //! An optional bearer token (`server.token`) guards every path but
 //! `/healthz`. Values from events are HTML-escaped on the status page.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -22,11 +22,24 @@ use crate::store::DeliveryStatus;
 /// What the server shows.
 pub struct Status {
     pub store: SharedStore,
-    pub rules: Arc<RuleSet>,
+    /// The rules in force (swapped by a reload).
+    pub rules: RwLock<Arc<RuleSet>>,
     /// How often the watcher polls: `/healthz` fails after three polls'
     /// worth of time (and a minute) without a successful one.
     pub poll_interval: Duration,
     pub token: Option<Secret>,
+}
+
+impl Status {
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts reloaded rules on the page.
+    pub fn set_rules(&self, rules: Arc<RuleSet>) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
 }
 
 /// Why the server could not start.
@@ -195,10 +208,22 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
         None => "none yet".into(),
     };
     body.push_str(&format!(
-        "<p>Last successful poll: {}. Last error: {}.</p>",
+        "<p>Last successful poll: {}. API lag: {}. Last error: {}.</p>",
         html(&last),
+        if t.last_ok().is_some() {
+            format!("{}s", t.api_lag.get())
+        } else {
+            "unknown".into()
+        },
         html(&t.last_error().unwrap_or_else(|| "none".into()))
     ));
+    if let Some((at, error)) = t.last_reload() {
+        body.push_str(&format!(
+            "<p>Last rule reload: {} ({}).</p>",
+            crate::event::format_time(at),
+            html(&error.unwrap_or_else(|| "ok".into()))
+        ));
+    }
     body.push_str("<h2>Destinations</h2><table><tr><th>destination</th><th>queued</th><th>failed</th><th>last error</th></tr>");
     let mut by_dest = std::collections::BTreeMap::<&str, (usize, usize, Option<&str>)>::new();
     for d in &deliveries {
@@ -220,18 +245,20 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
         ));
     }
     body.push_str(
-        "</table><h2>Rules</h2><table><tr><th>rule</th><th>severity</th><th>alerts</th></tr>",
+        "</table><h2>Rules</h2><p>Counts since the watcher started.</p><table><tr><th>rule</th><th>severity</th>\
+         <th>matched</th><th>alerts</th><th>suppressed</th><th>errors</th></tr>",
     );
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for a in &alerts {
-        *counts.entry(a.rule_id.as_str()).or_default() += 1;
-    }
-    for r in status.rules.rules() {
+    let rules = status.rules().clone();
+    for r in rules.rules() {
+        let c = t.counts(&r.id, r.severity.as_str());
         body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             html(&r.id),
             r.severity,
-            counts.get(r.id.as_str()).copied().unwrap_or(0)
+            c.matched,
+            c.alerts,
+            c.suppressed,
+            c.errors
         ));
     }
     body.push_str("</table><h2>Last alerts</h2><table><tr><th>time</th><th>severity</th><th>rule</th><th>summary</th></tr>");

@@ -112,6 +112,25 @@ impl Heartbeat {
 }
 
 fn notice(rule_id: &str, severity: Severity, title: &str, summary: String, now: i64) -> Alert {
+    watcher_alert(
+        rule_id,
+        severity,
+        title,
+        summary,
+        "Raised by the watcher itself (heartbeat), not by an audit event.",
+        now,
+    )
+}
+
+/// An alert that the watcher raises itself, not an audit event.
+pub(crate) fn watcher_alert(
+    rule_id: &str,
+    severity: Severity,
+    title: &str,
+    summary: String,
+    description: &str,
+    now: i64,
+) -> Alert {
     let id = format!("{rule_id}-{now}");
     Alert {
         rule_id: rule_id.to_owned(),
@@ -123,9 +142,7 @@ fn notice(rule_id: &str, severity: Severity, title: &str, summary: String, now: 
         effective_at: now,
         suppressed: 0,
         facts: Facts {
-            description: Some(
-                "Raised by the watcher itself (heartbeat), not by an audit event.".into(),
-            ),
+            description: Some(description.to_owned()),
             ..Facts::default()
         },
     }

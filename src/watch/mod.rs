@@ -9,6 +9,7 @@
 //! order.
 
 pub mod heartbeat;
+pub mod reload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,9 @@ pub struct Polled {
     pub slices: usize,
     /// The newest `effective_at` the source showed.
     pub newest: Option<i64>,
+    /// Of the events evaluated, those older than the high-water mark the
+    /// poll started from: the API showed them late.
+    pub late: usize,
 }
 
 pub struct Watcher {
@@ -73,21 +77,53 @@ impl Watcher {
             .into_iter()
             .map(|alert| {
                 let destinations = self.routes.of(&self.rules, &alert);
-                tracing::warn!(
-                    rule_id = %alert.rule_id,
-                    summary = %crate::text::plain(&alert.summary),
-                    destinations = %destinations.join(","),
-                    "heartbeat alert raised"
-                );
                 Outgoing {
                     alert,
                     destinations,
                 }
             })
             .collect();
+        self.queue(outgoing)
+    }
+
+    /// Queues an alert that no poll raised for the default route alone
+    /// (a failed reload's notice).
+    pub fn raise_to_default(&self, alert: crate::alert::Alert) -> Result<(), WatchError> {
+        let destinations = self.routes.default_route().to_vec();
+        self.queue(vec![Outgoing {
+            alert,
+            destinations,
+        }])
+    }
+
+    fn queue(&self, outgoing: Vec<Outgoing>) -> Result<(), WatchError> {
+        for o in &outgoing {
+            crate::telemetry::telemetry().alert(&o.alert.rule_id, o.alert.severity.as_str());
+            tracing::warn!(
+                rule_id = %o.alert.rule_id,
+                event_id = %o.alert.event_id,
+                summary = %crate::text::plain(&o.alert.summary),
+                destinations = %o.destinations.join(","),
+                "watcher alert raised"
+            );
+        }
         with_store(&self.store, |s| s.enqueue(&outgoing, crate::time::now()))?;
         self.wake.notify_waiters();
         Ok(())
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Puts `rules` in force from the next poll on, keeping the threshold
+    /// and suppression state of every rule whose id and logic are
+    /// unchanged; returns the ids of the rules whose state was dropped.
+    pub fn reload(&mut self, rules: Arc<RuleSet>) -> Vec<String> {
+        let dropped = self.state.rebind(&rules);
+        self.rules = rules;
+        dropped
     }
 
     /// Sets up a watcher on an open store, restoring the rules' state.
@@ -141,13 +177,25 @@ impl Watcher {
             ..Polled::default()
         };
         let started = std::time::Instant::now();
+        let took = |started: std::time::Instant| {
+            crate::telemetry::telemetry()
+                .poll_duration
+                .observe(started.elapsed().as_secs_f64())
+        };
         for (i, window) in windows.iter().enumerate() {
-            let read = self.source.read(*window).await?;
+            let read = match self.source.read(*window).await {
+                Ok(r) => r,
+                Err(e) => {
+                    took(started);
+                    return Err(e.into());
+                }
+            };
             let done = self.commit(read, *window, checkpoint.high_water, now)?;
             polled.read += done.read;
             polled.evaluated += done.evaluated;
             polled.alerts += done.alerts;
             polled.newest = polled.newest.max(done.newest);
+            polled.late += done.late;
             if windows.len() > 1 {
                 tracing::info!(
                     slice = i + 1,
@@ -160,6 +208,10 @@ impl Watcher {
                 );
             }
         }
+        took(started);
+        crate::telemetry::telemetry()
+            .late_events
+            .inc_by(polled.late as u64);
         Ok(polled)
     }
 
@@ -184,6 +236,10 @@ impl Watcher {
             .iter()
             .filter(|e| !seen.contains(&e.id))
             .collect();
+        let late = match high_water {
+            Some(h) => fresh.iter().filter(|e| e.effective_at < h).count(),
+            None => 0,
+        };
         let events: Vec<Event<'_>> = fresh
             .iter()
             .filter_map(|e| Event::parse(&e.json).ok())
@@ -194,6 +250,7 @@ impl Watcher {
             evaluator = evaluator.with_repeats();
         }
         let evaluation = evaluator.evaluate(&batch, &mut self.state);
+        crate::telemetry::telemetry().evaluated(&self.rules, &evaluation.stats);
         for e in &evaluation.errors {
             crate::telemetry::telemetry().evaluation_error(&self.rules.rules()[e.rule].id);
             tracing::warn!(
@@ -248,6 +305,7 @@ impl Watcher {
             alerts: raised,
             slices: 1,
             newest,
+            late,
         };
         let commit = Commit {
             events: batch
