@@ -95,9 +95,9 @@ impl Telemetry {
             outbox: Family::default(),
             last_poll_ok: Gauge::default(),
             api_lag: Gauge::default(),
-            poll_duration: Histogram::new(
-                [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0].into_iter(),
-            ),
+            poll_duration: Histogram::new([
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
             late_events: Counter::default(),
             matches: Family::default(),
             suppressed: Family::default(),
