@@ -304,3 +304,103 @@ fn the_reference_snippets_are_valid_rule_parts() {
     }
     assert!(n >= 2);
 }
+
+/// The keys the config loader accepts at `yaml`'s `zzz_probe`, read from the
+/// loader's own "unknown field" error (so from the config types
+/// themselves, not from a list kept beside them).
+fn accepted_keys(yaml: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let err = auditwatch::config::Config::load(&path)
+        .expect_err("an unknown key is an error")
+        .to_string();
+    if err.contains("there are no fields") {
+        return Vec::new();
+    }
+    let expected = err
+        .split_once("expected ")
+        .unwrap_or_else(|| panic!("{yaml}: no expected keys in {err:?}"))
+        .1;
+    expected
+        .split(['`', ',', ' '])
+        .filter(|w| !w.is_empty() && !["one", "of", "or"].contains(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The part of `doc` under the `## ` heading that names `` `name` ``.
+fn doc_section<'d>(doc: &'d str, name: &str) -> &'d str {
+    let mark = format!("`{name}`");
+    let start = doc
+        .match_indices("\n## ")
+        .map(|(i, _)| i + 1)
+        .find(|&i| doc[i..].lines().next().unwrap().contains(&mark))
+        .unwrap_or_else(|| panic!("docs/config.md has no `## ` heading naming {mark}"));
+    let end = doc[start + 3..]
+        .find("\n## ")
+        .map_or(doc.len(), |i| start + 3 + i);
+    &doc[start..end]
+}
+
+fn documents(text: &str, key: &str) -> bool {
+    text.contains(&format!("`{key}`"))
+        || text.contains(&format!(".{key}`"))
+        || text.contains(&format!("{key}:"))
+}
+
+#[test]
+fn the_config_reference_documents_every_key_the_config_types_accept() {
+    let doc = std::fs::read_to_string(root().join("docs/config.md")).unwrap();
+    let mut missing = Vec::new();
+    let sections = accepted_keys("zzz_probe: 1\n");
+    assert!(sections.len() >= 10, "{sections:?}");
+    let probes = [
+        ("source", "source: {zzz_probe: 1}"),
+        ("source", "source: {openai: {zzz_probe: 1}}"),
+        ("source", "source: {file: {zzz_probe: 1}}"),
+        ("business_hours", "business_hours: {zzz_probe: 1}"),
+        ("state", "state: {zzz_probe: 1}"),
+        ("smtp", "smtp: {zzz_probe: 1}"),
+        ("destinations", "routing: {zzz_probe: 1}"),
+        ("server", "server: {zzz_probe: 1}"),
+        ("server", "heartbeat: {zzz_probe: 1}"),
+    ];
+    for name in &sections {
+        let in_heading = doc
+            .lines()
+            .any(|l| l.starts_with("## ") && l.contains(&format!("`{name}`")));
+        if !in_heading {
+            missing.push(format!("section `{name}` has no heading"));
+        }
+    }
+    for (section, yaml) in probes {
+        let text = doc_section(&doc, section);
+        for key in accepted_keys(yaml) {
+            if !documents(text, &key) {
+                missing.push(format!("`{key}` of `{yaml}`"));
+            }
+        }
+    }
+    // Every destination type, with its keys on its row of the table.
+    let text = doc_section(&doc, "destinations");
+    for kind in accepted_keys("destinations: {d: {type: zzz_probe}}") {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{kind}` |")));
+        let Some(row) = row else {
+            missing.push(format!("destination type `{kind}` has no row"));
+            continue;
+        };
+        for key in accepted_keys(&format!("destinations: {{d: {{type: {kind}, zzz_probe: 1}}}}")) {
+            if !documents(row, &key) {
+                missing.push(format!("`{key}` of destination type `{kind}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not document:\n{}",
+        missing.join("\n")
+    );
+}

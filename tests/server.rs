@@ -149,10 +149,48 @@ fn health_token_metrics_and_the_status_page() {
         3.0,
         "{text}"
     );
+    assert_eq!(
+        value("auditwatch_matches_total", Some(("rule", "t.deleted"))),
+        3.0,
+        "{text}"
+    );
+    let polls_timed = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "auditwatch_poll_duration_seconds")
+        .and_then(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map(|b| b.count),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no poll duration histogram: {text}"));
+    assert!(
+        polls_timed >= value("auditwatch_polls_total", None).max(1.0),
+        "every poll is timed: {text}"
+    );
+    assert_eq!(value("auditwatch_late_events_total", None), 0.0, "{text}");
+    assert_eq!(value("auditwatch_rules", None), 1.0, "{text}");
+
+    // An event older than those read before it: the API showed it late.
+    api.add([json!({"object": "organization.audit_log", "id": "ev-late", "type": "ip_allowlist.deleted",
+                    "effective_at": t - 60,
+                    "actor": {"type": "session", "session": {"user": {"id": "user-1", "email": "a@example.com"}}},
+                    "ip_allowlist.deleted": {"id": "ipl-late"}})]);
+    let end = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (_, text) = get(&format!("{base}/metrics"), Some(TOKEN));
+        if text.contains("auditwatch_late_events_total 1") {
+            break text;
+        }
+        assert!(Instant::now() < end, "the late event was not counted: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(text.contains("auditwatch_events_evaluated_total 4"), "{text}");
 
     let page = wait_for(&format!("{base}/"), Some(TOKEN), 200);
     assert!(
-        page.contains("t.deleted") && page.contains("a@example.com from"),
+        page.contains("t.deleted")
+            && page.contains("a@example.com from")
+            && page.contains("<td>t.deleted</td><td>critical</td><td>4</td><td>4</td><td>0</td><td>0</td>"),
         "{page}"
     );
     assert!(
