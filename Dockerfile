@@ -25,7 +25,7 @@ COPY --from=build /auditwatch /usr/local/bin/auditwatch
 # The state folder, owned by the image's non-root user (65532), so that a
 # named volume mounted there is writable.
 COPY --from=build --chown=65532:65532 /state /var/lib/auditwatch
-USER nonroot:nonroot
+USER 65532:65532
 VOLUME ["/var/lib/auditwatch"]
 WORKDIR /var/lib/auditwatch
 HEALTHCHECK --interval=30s --timeout=10s --start-period=2m \

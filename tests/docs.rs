@@ -392,7 +392,9 @@ fn the_config_reference_documents_every_key_the_config_types_accept() {
             missing.push(format!("destination type `{kind}` has no row"));
             continue;
         };
-        for key in accepted_keys(&format!("destinations: {{d: {{type: {kind}, zzz_probe: 1}}}}")) {
+        for key in accepted_keys(&format!(
+            "destinations: {{d: {{type: {kind}, zzz_probe: 1}}}}"
+        )) {
             if !documents(row, &key) {
                 missing.push(format!("`{key}` of destination type `{kind}`"));
             }

@@ -181,16 +181,24 @@ fn health_token_metrics_and_the_status_page() {
         if text.contains("auditwatch_late_events_total 1") {
             break text;
         }
-        assert!(Instant::now() < end, "the late event was not counted: {text}");
+        assert!(
+            Instant::now() < end,
+            "the late event was not counted: {text}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(text.contains("auditwatch_events_evaluated_total 4"), "{text}");
+    assert!(
+        text.contains("auditwatch_events_evaluated_total 4"),
+        "{text}"
+    );
 
     let page = wait_for(&format!("{base}/"), Some(TOKEN), 200);
     assert!(
         page.contains("t.deleted")
             && page.contains("a@example.com from")
-            && page.contains("<td>t.deleted</td><td>critical</td><td>4</td><td>4</td><td>0</td><td>0</td>"),
+            && page.contains(
+                "<td>t.deleted</td><td>critical</td><td>4</td><td>4</td><td>0</td><td>0</td>"
+            ),
         "{page}"
     );
     assert!(
@@ -284,4 +292,111 @@ fn a_silent_audit_log_raises_an_alert_and_its_end_a_notice() {
     assert_eq!(seen, ["auditwatch.heartbeat.events_back", "t.any"]);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Chromium for the browser test: `AUDITWATCH_TEST_CHROMIUM`, else
+/// `chromium` on the PATH. `.ci/run` installs it and sets
+/// `AUDITWATCH_REQUIRE_CHROMIUM=1`, so that CI cannot skip the test.
+fn chromium() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("AUDITWATCH_TEST_CHROMIUM") {
+        return Some(p.into());
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("AUDITWATCH_REQUIRE_CHROMIUM").is_none(),
+            "AUDITWATCH_REQUIRE_CHROMIUM is set but no chromium was found"
+        );
+    }
+    found
+}
+
+#[test]
+fn the_status_page_in_headless_chromium_keeps_event_text_inert() {
+    let Some(chromium) = chromium() else {
+        eprintln!("no chromium: the browser check of the status page was not run");
+        return;
+    };
+    auditwatch::tls::init();
+    let api = StandIn::start();
+    let t = auditwatch::time::now() - 600;
+    let hostile = "<img src=x onerror=alert(1)><script>document.title='owned'</script>\u{202e}evil";
+    api.add([json!({"object": "organization.audit_log", "id": "ev-<b>1</b>", "type": "ip_allowlist.deleted",
+                    "effective_at": t,
+                    "actor": {"type": "session", "session": {"user": {"id": "user-1", "email": "a@example.com"},
+                              "ip_address": "198.51.100.7", "user_agent": hostile}},
+                    "ip_allowlist.deleted": {"id": "ipl-1"}})]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rule.yaml"),
+        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"from {{ actor.user_agent }}\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("auditwatch.yaml"),
+        format!(
+            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
+             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
+             server: {{listen: \"127.0.0.1:{port}\"}}\n",
+            api.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["watch", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let end = Instant::now() + Duration::from_secs(30);
+    while !get(&format!("{base}/"), None).1.contains("from &lt;img") {
+        assert!(Instant::now() < end, "the alert never reached the page");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("{base}/"))
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(out.status.success(), "chromium failed: {:?}", out.status);
+    // The DOM after the browser parsed and ran the page.
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<title>auditwatch</title>"),
+        "the title is the page's own (no injected script ran): {dom}"
+    );
+    assert!(dom.contains("<h2>Last alerts</h2>"), "{dom}");
+    assert!(
+        !dom.contains("<img") && !dom.contains("<script") && !dom.contains("<b>"),
+        "event text became markup: {dom}"
+    );
+    assert!(
+        dom.contains("from &lt;img src=x onerror=alert(1)&gt;&lt;script&gt;"),
+        "{dom}"
+    );
+    assert!(
+        !dom.contains('\u{202e}'),
+        "the bidi override is shown, not applied: {dom}"
+    );
 }

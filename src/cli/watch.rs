@@ -207,6 +207,7 @@ async fn watch(args: &Args) -> Result<(), Failure> {
             let status = Arc::new(crate::server::Status {
                 store: store.clone(),
                 rules: std::sync::RwLock::new(rules.clone()),
+                destinations: config.destinations.keys().cloned().collect(),
                 poll_interval: timing.poll_interval,
                 token: s.token.clone(),
             });

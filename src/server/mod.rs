@@ -28,6 +28,8 @@ pub struct Status {
     /// worth of time (and a minute) without a successful one.
     pub poll_interval: Duration,
     pub token: Option<Secret>,
+    /// The destinations' names, shown even while nothing waits for them.
+    pub destinations: Vec<String>,
 }
 
 impl Status {
@@ -194,7 +196,9 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
     }
     let t = telemetry();
     let now = crate::time::now();
-    let (alerts, deliveries) = with_store(&status.store, |s| (s.alerts(), s.deliveries(false)));
+    let (alerts, deliveries) = with_store(&status.store, |s| {
+        (s.recent_alerts(500), s.deliveries(false))
+    });
     let alerts = alerts.unwrap_or_default();
     let deliveries = deliveries.unwrap_or_default();
     let mut body = String::from(
@@ -204,14 +208,18 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
          </style></head><body><h1>auditwatch</h1>",
     );
     let last = match t.last_ok() {
-        Some(at) => format!("{} ({}s ago)", crate::event::format_time(at), now - at),
+        Some(at) => format!(
+            "{} ({} ago)",
+            crate::event::format_time(at),
+            crate::notify::format::span(now - at)
+        ),
         None => "none yet".into(),
     };
     body.push_str(&format!(
         "<p>Last successful poll: {}. API lag: {}. Last error: {}.</p>",
         html(&last),
         if t.last_ok().is_some() {
-            format!("{}s", t.api_lag.get())
+            crate::notify::format::span(t.api_lag.get())
         } else {
             "unknown".into()
         },
@@ -226,6 +234,9 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
     }
     body.push_str("<h2>Destinations</h2><table><tr><th>destination</th><th>queued</th><th>failed</th><th>last error</th></tr>");
     let mut by_dest = std::collections::BTreeMap::<&str, (usize, usize, Option<&str>)>::new();
+    for d in &status.destinations {
+        by_dest.entry(d.as_str()).or_default();
+    }
     for d in &deliveries {
         let e = by_dest.entry(d.destination.as_str()).or_default();
         match d.status {
@@ -244,6 +255,16 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
             html(err.unwrap_or(""))
         ));
     }
+    body.push_str("</table><h2>Last alerts</h2><table><tr><th>time</th><th>severity</th><th>rule</th><th>summary</th></tr>");
+    for a in alerts.iter().filter(|a| !a.facts.repeat).take(50) {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            crate::event::format_time(a.effective_at),
+            a.severity,
+            html(&a.rule_id),
+            html(&a.summary)
+        ));
+    }
     body.push_str(
         "</table><h2>Rules</h2><p>Counts since the watcher started.</p><table><tr><th>rule</th><th>severity</th>\
          <th>matched</th><th>alerts</th><th>suppressed</th><th>errors</th></tr>",
@@ -259,16 +280,6 @@ async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response
             c.alerts,
             c.suppressed,
             c.errors
-        ));
-    }
-    body.push_str("</table><h2>Last alerts</h2><table><tr><th>time</th><th>severity</th><th>rule</th><th>summary</th></tr>");
-    for a in alerts.iter().rev().filter(|a| !a.facts.repeat).take(50) {
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            crate::event::format_time(a.effective_at),
-            a.severity,
-            html(&a.rule_id),
-            html(&a.summary)
         ));
     }
     body.push_str("</table></body></html>");

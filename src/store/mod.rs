@@ -209,4 +209,7 @@ pub trait Store: Send {
 
     /// Every alert committed so far, oldest first.
     fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
+
+    /// The last `n` alerts committed (thread repeats included), newest first.
+    fn recent_alerts(&self, n: usize) -> Result<Vec<Alert>, StoreError>;
 }

@@ -507,12 +507,23 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT body FROM alerts ORDER BY id")
-            .map_err(|e| self.err(e))?;
+        self.alert_rows("SELECT body FROM alerts ORDER BY id LIMIT ?1", -1)
+    }
+
+    fn recent_alerts(&self, n: usize) -> Result<Vec<Alert>, StoreError> {
+        self.alert_rows(
+            "SELECT body FROM alerts ORDER BY id DESC LIMIT ?1",
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )
+    }
+}
+
+impl SqliteStore {
+    /// The alerts `sql` selects, `limit` at most (-1: all).
+    fn alert_rows(&self, sql: &str, limit: i64) -> Result<Vec<Alert>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([limit], |r| r.get::<_, String>(0))
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for body in rows {
