@@ -177,3 +177,64 @@ fn a_batch_orders_its_events_and_keeps_the_first_of_each_id() {
     assert_eq!(order, [("c", 10), ("a", 20), ("b", 20)]);
     assert_eq!(batch.duplicates(), 1);
 }
+
+fn login_succeeded(id: &str, at: i64) -> String {
+    login_failed(id, at).replace("login.failed", "login.succeeded")
+}
+
+#[test]
+fn a_sequence_completes_across_a_restore_in_order_and_consumes_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "id: seq\ntitle: Failures then success\nseverity: high\n\
+                sequence:\n  by: [actor.email]\n  within: 10m\n  steps:\n\
+                \x20   - {match: {type: login.failed}, count: 2}\n\
+                \x20   - {match: {type: login.succeeded}}\n";
+    let rules = load_rule(dir.path(), rule);
+    // A success before any failure, then two failures: nothing yet.
+    let first = [
+        login_succeeded("s0", 990),
+        login_failed("f1", 1000),
+        login_failed("f2", 1010),
+    ];
+    let mut state = RuleState::new();
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&first)), &mut state);
+    assert!(out.alerts.is_empty(), "{:?}", out.alerts);
+    let saved = state.save();
+
+    // A new process completes it with the success.
+    let rules = load_rule(dir.path(), rule);
+    let (mut state, dropped) = RuleState::restore(&saved, &rules).unwrap();
+    assert!(dropped.is_empty());
+    let second = [login_succeeded("s1", 1020), login_succeeded("s2", 1030)];
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&second)), &mut state);
+    assert_eq!(out.alerts.len(), 1, "s2 has no failures of its own left");
+    assert_eq!(out.alerts[0].event_ids, ["f1", "f2", "s1"]);
+    assert_eq!(out.alerts[0].event_id, "s1");
+    assert_eq!(out.stats[0].matched, 2);
+
+    // The same events as one batch give the same alert.
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let mut fresh = RuleState::new();
+    let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut fresh);
+    assert_eq!(one.alerts.len(), 1);
+    assert_eq!(one.alerts[0].event_ids, out.alerts[0].event_ids);
+
+    // Too slow: the success comes after `within`.
+    let slow = [
+        login_failed("g1", 5000),
+        login_failed("g2", 5100),
+        login_succeeded("t1", 5000 + 601),
+    ];
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&slow)), &mut RuleState::new());
+    assert!(out.alerts.is_empty());
+    // The latest failures count: an old one is replaced by newer ones.
+    let sliding = [
+        login_failed("h1", 8000),
+        login_failed("h2", 8500),
+        login_failed("h3", 8550),
+        login_succeeded("u1", 8700),
+    ];
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&sliding)), &mut RuleState::new());
+    assert_eq!(out.alerts.len(), 1);
+    assert_eq!(out.alerts[0].event_ids, ["h2", "h3", "u1"]);
+}

@@ -347,6 +347,68 @@ fn a_threshold_burst_split_by_a_restart_still_fires() {
 }
 
 #[test]
+fn a_sequence_split_by_kill_9_between_its_steps_fires_as_rulecheck_says() {
+    let api = StandIn::start();
+    let bot = Bot::new(&api, true, "");
+    let t = now() - 1_200;
+    let mut mallory = event("x", "login.failed", 0)["actor"].clone();
+    mallory["session"]["ip_address"] = json!("198.19.3.77");
+    let at = |id: &str, ty: &str, t: i64| {
+        let mut e = event(id, ty, t);
+        e["actor"] = mallory.clone();
+        e
+    };
+    let failures: Vec<Value> = (0..5)
+        .map(|i| at(&format!("seq-fail-{i}"), "login.failed", t + i * 20))
+        .collect();
+    let success = at("seq-ok", "login.succeeded", t + 200);
+    // The failures are committed, then the watcher is killed.
+    api.add(failures.clone());
+    let mut child = bot.spawn();
+    let lines = Lines::of(&mut child);
+    assert!(lines.wait_for("poll committed", Duration::from_secs(20)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let fired = |rule: &str| -> Vec<Alert> {
+        bot.alerts()
+            .into_iter()
+            .filter(|a| a.rule_id == rule)
+            .collect()
+    };
+    assert!(fired("openai.login.failures_then_success").is_empty());
+    // The success arrives while it is down; the restarted watcher completes
+    // the sequence from the saved state.
+    api.add([success.clone()]);
+    bot.once();
+    for rule in [
+        "openai.login.failures_then_success",
+        "openai.login.failures_then_success_from_ip",
+    ] {
+        let alerts = fired(rule);
+        assert_eq!(alerts.len(), 1, "{rule}: {alerts:?}");
+        let mut want: Vec<String> = failures
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        want.push("seq-ok".into());
+        assert_eq!(alerts[0].event_ids, want, "{rule}");
+        assert_eq!(alerts[0].event_id, "seq-ok");
+    }
+    // rulecheck over the same events gives the same alerts.
+    let mut all = failures.clone();
+    all.push(success);
+    let live: BTreeSet<_> = pairs(&bot.alerts())
+        .into_iter()
+        .filter(|(r, _)| r != "test.every_event")
+        .collect();
+    let replay: BTreeSet<_> = rulecheck(&bot, &all)
+        .into_iter()
+        .filter(|(r, _)| r != "test.every_event")
+        .collect();
+    assert_eq!(live, replay);
+}
+
+#[test]
 fn rate_limits_and_server_errors_are_survived() {
     let api = StandIn::start();
     let events: Vec<Value> = (0..30)

@@ -26,6 +26,8 @@ pub(crate) struct Hit {
     pub group: Option<Key>,
     pub distinct: Option<Key>,
     pub suppress_key: Option<Key>,
+    /// The steps of the rule's sequence the event passes, as bits.
+    pub steps: u32,
     pub context: Context,
 }
 
@@ -171,7 +173,14 @@ impl<'r> Checker<'r> {
                 .passes(i, event, type_checked, &mut view, self.scripts.as_ref())
             {
                 Ok(true) => {
-                    let hit = self.hit(i, event, no, at);
+                    let steps = match &self.rules.rules()[i].sequence {
+                        Some(seq) => match seq.steps_of(event) {
+                            0 => continue,
+                            steps => steps,
+                        },
+                        None => 0,
+                    };
+                    let hit = self.hit(i, event, no, at, steps);
                     self.found.hits.push(hit);
                 }
                 Ok(false) => {}
@@ -193,16 +202,30 @@ impl<'r> Checker<'r> {
         std::mem::take(&mut self.found)
     }
 
-    fn hit(&mut self, index: usize, event: &Event<'_>, no: EventNo, at: Option<Location>) -> Hit {
+    fn hit(
+        &mut self,
+        index: usize,
+        event: &Event<'_>,
+        no: EventNo,
+        at: Option<Location>,
+        steps: u32,
+    ) -> Hit {
         let rule = &self.rules.rules()[index];
         let threshold = rule.threshold.as_ref();
-        let group = threshold.map(|t| self.key(&t.group_by, event));
+        let group = match (threshold, &rule.sequence) {
+            (Some(t), _) => Some(self.key(&t.group_by, event)),
+            (None, Some(seq)) => Some(self.key(&seq.by, event)),
+            (None, None) => None,
+        };
         let distinct = threshold
             .and_then(|t| t.distinct.as_ref())
             .and_then(|p| self.value(p, event));
-        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, threshold) {
+        let group_paths = threshold
+            .map(|t| &t.group_by)
+            .or(rule.sequence.as_ref().map(|s| &s.by));
+        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, group_paths) {
             // The same paths make the same key: share it.
-            (Some(g), Some(t)) if same_paths(&t.group_by, &s.key) => *g,
+            (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
         });
         Hit {
@@ -212,6 +235,7 @@ impl<'r> Checker<'r> {
             group,
             distinct,
             suppress_key,
+            steps,
             context: match at {
                 Some(at) => Context::At(at),
                 None => Context::Taken(

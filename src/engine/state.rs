@@ -50,6 +50,13 @@ struct Entry {
     id: Box<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     distinct: Option<Arc<str>>,
+    /// For a sequence: the steps the event passes, as bits.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    steps: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,6 +74,8 @@ pub(crate) struct Match<'a> {
     pub group: &'a str,
     pub distinct: Option<&'a str>,
     pub suppress_key: &'a str,
+    /// The steps of a sequence the event passes, as bits.
+    pub steps: u32,
 }
 
 /// What one match led to.
@@ -85,6 +94,73 @@ pub(crate) enum Outcome {
         /// Repeats quieted since the previous alert of this rule and key.
         suppressed: u64,
     },
+}
+
+/// Adds match `m` to a sequence group (in event order) and, when `m`
+/// completes the last step, returns the contributing events (oldest first)
+/// and the time of the first; those events and every one before them are
+/// then consumed.
+///
+/// The steps are matched backwards from `m`, each to the latest events
+/// that pass it before the events of the step after it: that choice gives
+/// the latest possible start, so a sequence within `within` is found
+/// whenever one exists.
+fn sequence_step(
+    group: &mut VecDeque<Entry>,
+    seq: &crate::rules::Sequence,
+    m: Match<'_>,
+) -> Option<(Vec<String>, i64)> {
+    let pos = group.partition_point(|e| (e.at, &*e.id) <= (m.at, m.event_id));
+    group.insert(
+        pos,
+        Entry {
+            at: m.at,
+            id: m.event_id.into(),
+            distinct: None,
+            steps: m.steps,
+        },
+    );
+    let newest = group.back().map_or(m.at, |e| e.at);
+    let mut pos = pos;
+    while group
+        .front()
+        .is_some_and(|e| newest.saturating_sub(e.at) > seq.within)
+    {
+        group.pop_front();
+        pos = pos.checked_sub(1)?;
+    }
+    let last = seq.steps.len() - 1;
+    if m.steps & (1 << last) == 0 {
+        return None;
+    }
+    let mut picked = Vec::new();
+    // Events before `end` are still free for the steps before.
+    let mut end = pos + 1;
+    for (k, step) in seq.steps.iter().enumerate().rev() {
+        let mut need = step.count as usize;
+        let mut i = end;
+        while need > 0 && i > 0 {
+            i -= 1;
+            // The firing event belongs to the last step.
+            if group[i].steps & (1 << k) != 0 && (k == last || i != pos) {
+                picked.push(i);
+                need -= 1;
+            }
+        }
+        if need > 0 {
+            return None;
+        }
+        end = i;
+    }
+    let first = *picked.last()?;
+    if m.at.saturating_sub(group[first].at) > seq.within {
+        return None;
+    }
+    picked.sort_unstable();
+    let ids = picked.iter().map(|&i| group[i].id.to_string()).collect();
+    let first_at = group[first].at;
+    group.drain(..=pos);
+    Some((ids, first_at))
 }
 
 /// A saved state that cannot be restored.
@@ -157,9 +233,22 @@ impl RuleState {
         self.maybe_prune(m.at, rules);
         let state = &mut self.rules[m.rule];
         let mut first_at = m.at;
-        let event_ids = match &rule.threshold {
-            None => vec![m.event_id.to_owned()],
-            Some(t) => {
+        let event_ids = match (&rule.threshold, &rule.sequence) {
+            (None, Some(seq)) => {
+                let group = match state.groups.get_mut(m.group) {
+                    Some(g) => g,
+                    None => state.groups.entry(m.group.into()).or_default(),
+                };
+                match sequence_step(group, seq, m) {
+                    Some((ids, first)) => {
+                        first_at = first;
+                        ids
+                    }
+                    None => return Outcome::Counted,
+                }
+            }
+            (None, None) => vec![m.event_id.to_owned()],
+            (Some(t), _) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
                     None => state.groups.entry(m.group.into()).or_default(),
@@ -179,6 +268,7 @@ impl RuleState {
                         at: m.at,
                         id: m.event_id.into(),
                         distinct,
+                        steps: 0,
                     },
                 );
                 let newest = group.back().map_or(m.at, |e| e.at);
@@ -262,8 +352,13 @@ impl RuleState {
     pub fn prune(&mut self, rules: &RuleSet, now: i64) {
         let late = self.late;
         for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
-            if let Some(t) = &rule.threshold {
-                let keep = t.window.saturating_add(late);
+            let window = rule
+                .threshold
+                .as_ref()
+                .map(|t| t.window)
+                .or(rule.sequence.as_ref().map(|s| s.within));
+            if let Some(window) = window {
+                let keep = window.saturating_add(late);
                 state
                     .groups
                     .retain(|_, g| g.back().is_some_and(|e| now.saturating_sub(e.at) <= keep));

@@ -114,6 +114,7 @@ impl<'r> Tally<'r> {
                 group: key(hit.group),
                 distinct: hit.distinct.map(|d| events.key(hit.event, d)),
                 suppress_key: key(hit.suppress_key),
+                steps: hit.steps,
             },
         );
         let s = &mut self.stats[hit.rule];
@@ -150,9 +151,14 @@ impl<'r> Tally<'r> {
             .suppress_key
             .or(hit.group)
             .map(|k| events.key(hit.event, k).to_owned());
-        if let Some(t) = &rule.threshold {
+        if let Some(window) = rule
+            .threshold
+            .as_ref()
+            .map(|t| t.window)
+            .or(rule.sequence.as_ref().map(|s| s.within))
+        {
             facts.first_at = Some(first_at);
-            facts.window = Some(t.window);
+            facts.window = Some(window);
         }
         facts.repeat = repeat;
         self.alerts.push(Alert {

@@ -12,7 +12,7 @@ use super::matcher::Matcher;
 use super::raw::{RawRule, RawTest};
 use super::script::{ScriptEngine, SyntaxError, ViewNeeds};
 use super::summary::Templates;
-use super::{Environment, Rule, RuleSet, Severity, Suppress, Threshold};
+use super::{Environment, Rule, RuleSet, Sequence, Severity, Step, Suppress, Threshold};
 use crate::event::FieldPath;
 
 /// One problem found while loading rules.
@@ -357,10 +357,14 @@ fn compile(
             Severity::Info
         }
     };
-    if raw.matches.is_none() && raw.condition.is_none() && raw.script.is_none() {
+    if raw.matches.is_none()
+        && raw.condition.is_none()
+        && raw.script.is_none()
+        && raw.sequence.is_none()
+    {
         p.at(
             &raw.id.referenced,
-            "the rule needs at least one of `match`, `condition` or `script`",
+            "the rule needs at least one of `match`, `condition`, `script` or `sequence`",
         );
     }
     let matcher = raw
@@ -398,6 +402,46 @@ fn compile(
             window,
             group_by: paths(&t.value.group_by.0, p),
             distinct: t.value.distinct.as_ref().and_then(|d| path(d, p)),
+        })
+    });
+    if let (Some(_), Some(seq)) = (&raw.threshold, &raw.sequence) {
+        p.at(
+            &seq.referenced,
+            "`threshold` and `sequence` exclude each other: a step's `count` says how many events it needs",
+        );
+    }
+    let sequence = raw.sequence.as_ref().and_then(|seq| {
+        let within = duration(&seq.value.within, p);
+        let steps = &seq.value.steps;
+        if steps.len() < 2 {
+            p.at(
+                &seq.referenced,
+                "a `sequence` needs at least two `steps` (for one, use `threshold`)",
+            );
+        }
+        if steps.len() > Sequence::MAX_STEPS {
+            p.at(
+                &steps[Sequence::MAX_STEPS].referenced,
+                format!("a `sequence` has at most {} steps", Sequence::MAX_STEPS),
+            );
+        }
+        let steps: Vec<Step> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| Step {
+                name: step
+                    .value
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("step {}", i + 1)),
+                count: step.value.count,
+                matcher: Matcher::compile(&step.value.matches.value, &env.lists, p),
+            })
+            .collect();
+        Some(Sequence {
+            by: paths(&seq.value.by.0, p),
+            within: within?,
+            steps,
         })
     });
     let suppress = raw.suppress.as_ref().and_then(|s| {
@@ -439,6 +483,7 @@ fn compile(
         column: raw.id.referenced.column(),
         fingerprint: super::fingerprint::of(p.doc, script_text.as_deref()),
         threshold,
+        sequence,
         suppress,
         tests,
         matcher,

@@ -89,6 +89,7 @@ pub struct Rule {
     /// across a reload only for a rule whose id and fingerprint are unchanged.
     pub fingerprint: String,
     pub threshold: Option<Threshold>,
+    pub sequence: Option<Sequence>,
     pub suppress: Option<Suppress>,
     pub tests: Vec<TestCase>,
     matcher: Option<Matcher>,
@@ -104,6 +105,40 @@ pub struct Threshold {
     pub window: i64,
     pub group_by: Vec<FieldPath>,
     pub distinct: Option<FieldPath>,
+}
+
+/// Fire when events of the same key pass `steps` in order, each step
+/// `count` times, all within `within` seconds; the event that completes
+/// the last step fires it.
+#[derive(Debug)]
+pub struct Sequence {
+    pub by: Vec<FieldPath>,
+    /// Seconds from the first contributing event to the last.
+    pub within: i64,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a [`Sequence`].
+#[derive(Debug)]
+pub struct Step {
+    /// The step's name (`step N` when not given).
+    pub name: String,
+    pub count: u32,
+    matcher: Matcher,
+}
+
+impl Sequence {
+    /// The most steps a sequence may have.
+    pub const MAX_STEPS: usize = 32;
+
+    /// The steps `event` passes, as bits (step 0 is bit 0).
+    pub(crate) fn steps_of(&self, event: &Event<'_>) -> u32 {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.matcher.matches(event, false))
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
 }
 
 /// Quiet repeats of an alert with the same key for `window` seconds.
@@ -231,12 +266,30 @@ impl Rule {
     /// The event types the rule names in its top-level `type` entry (see
     /// [`Matcher::event_types`]).
     pub fn event_types(&self) -> Option<(bool, Vec<String>)> {
-        self.matcher.as_ref().and_then(Matcher::event_types)
+        if let Some(types) = self.matcher.as_ref().and_then(Matcher::event_types) {
+            return Some(types);
+        }
+        // A sequence without a top-level type: the types of its steps.
+        let seq = self.sequence.as_ref()?;
+        let mut all = Vec::new();
+        for step in &seq.steps {
+            match step.matcher.event_types()? {
+                (false, types) => all.extend(types),
+                (true, _) => return None,
+            }
+        }
+        all.sort();
+        all.dedup();
+        Some((false, all))
     }
 
     /// Whether the rule may match events of type `ty` (enabled or not).
     pub(crate) fn may_match_type(&self, ty: &str) -> bool {
         self.matcher.as_ref().is_none_or(|m| m.may_match_type(ty))
+            && self
+                .sequence
+                .as_ref()
+                .is_none_or(|s| s.steps.iter().any(|step| step.matcher.may_match_type(ty)))
     }
 
     /// What the rule's summary needs from `event`, taken now so that it can

@@ -58,6 +58,7 @@ pub struct RawRule {
     pub condition: Option<Spanned<String>>,
     pub script: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
+    pub sequence: Option<Spanned<RawSequence>>,
     pub suppress: Option<Spanned<RawSuppress>>,
     pub summary: Option<Spanned<String>>,
     pub notify: Option<Vec<String>>,
@@ -74,6 +75,29 @@ pub struct RawThreshold {
     #[serde(default)]
     pub group_by: OneOrMany<Spanned<String>>,
     pub distinct: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSequence {
+    #[serde(default)]
+    pub by: OneOrMany<Spanned<String>>,
+    pub within: Spanned<String>,
+    pub steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<String>,
+    #[serde(rename = "match")]
+    pub matches: Spanned<RawMatch>,
+    #[serde(default = "one_event", deserialize_with = "count_of_events")]
+    pub count: u32,
+}
+
+fn one_event() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
