@@ -238,3 +238,58 @@ fn a_sequence_completes_across_a_restore_in_order_and_consumes_its_events() {
     assert_eq!(out.alerts.len(), 1);
     assert_eq!(out.alerts[0].event_ids, ["h2", "h3", "u1"]);
 }
+
+fn login_from(id: &str, at: i64, email: &str, country: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"login.succeeded","effective_at":{at},"actor":{{"type":"session","session":{{"user":{{"id":"u-{email}","email":"{email}"}},"ip_address":"198.51.100.1","ip_address_details":{{"country":"{country}"}}}}}}}}"#
+    )
+}
+
+#[test]
+fn first_seen_learns_then_alerts_on_new_values_and_forgets_old_ones_across_a_restore() {
+    const DAY: i64 = 86_400;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "id: new_country\ntitle: New country\nseverity: medium\nmatch: {type: login.succeeded}\n\
+                first_seen: {of: actor.country, per: actor.email, learn_for: 7d, forget_after: 30d}\n";
+    let rules = load_rule(dir.path(), rule);
+    let t = 1_700_000_000;
+    let learning = [
+        login_from("a1", t, "ana@x", "US"),
+        login_from("a2", t + DAY, "ana@x", "CA"),
+        login_from("b1", t + 2 * DAY, "ben@x", "US"),
+        // No country: not a value, never new.
+        r#"{"id":"n1","type":"login.succeeded","effective_at":1700200000,"actor":{"type":"session","session":{"user":{"id":"u","email":"ana@x"}}}}"#.to_owned(),
+    ];
+    let mut state = RuleState::new();
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&learning)), &mut state);
+    assert!(out.alerts.is_empty(), "learning: {:?}", out.alerts);
+    let saved = state.save();
+    let rules = load_rule(dir.path(), rule);
+    let (mut state, _) = RuleState::restore(&saved, &rules).unwrap();
+    let after = [
+        login_from("a3", t + 8 * DAY, "ana@x", "CA"), // known
+        login_from("a4", t + 9 * DAY, "ana@x", "BR"), // new: alert
+        login_from("a5", t + 9 * DAY + 60, "ana@x", "BR"), // now known
+        login_from("c1", t + 10 * DAY, "cat@x", "FR"), // a new person: learned
+        login_from("c2", t + 11 * DAY, "cat@x", "DE"), // new for cat: alert
+        login_from("a6", t + 60 * DAY, "ana@x", "US"), // forgotten after 30d: new again
+    ];
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&after)), &mut state);
+    let fired: Vec<&str> = out.alerts.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(fired, ["a4", "c2", "a6"]);
+
+    // The same events in one batch give the same alerts.
+    let all: Vec<String> = learning.iter().chain(&after).cloned().collect();
+    let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
+    let again: Vec<&str> = one.alerts.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(again, fired);
+
+    // With `new_keys: true`, a person's first country alerts too.
+    let rules = load_rule(
+        dir.path(),
+        &rule.replace("forget_after: 30d", "forget_after: 30d, new_keys: true"),
+    );
+    let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
+    let with_new: Vec<&str> = one.alerts.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(with_new, ["a4", "c1", "c2", "a6"]);
+}

@@ -40,6 +40,11 @@ impl Bot {
     /// A bot reading `api`, with the default pack (when `pack`) and the
     /// every-event rule; `source_extra` adds lines under `source.openai`.
     fn new(api: &StandIn, pack: bool, source_extra: &str) -> Bot {
+        Bot::starting(api, pack, source_extra, "40d")
+    }
+
+    /// Like [`Bot::new`], with the first run beginning `start` back.
+    fn starting(api: &StandIn, pack: bool, source_extra: &str, start: &str) -> Bot {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         std::fs::write(dir.path().join("rules/every.yaml"), EVERY_EVENT).unwrap();
@@ -49,7 +54,7 @@ impl Bot {
             "[rules/]".to_owned()
         };
         let config = format!(
-            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    lookback: 15m\n    start: 40d\n    timeout: 5s\n{source_extra}\
+            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    lookback: 15m\n    start: {start}\n    timeout: 5s\n{source_extra}\
              rules: {rules}\n{PACK_VALUES}state: {{path: state/aw.db}}\n\
              destinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n",
             api.base_url()
@@ -406,6 +411,84 @@ fn a_sequence_split_by_kill_9_between_its_steps_fires_as_rulecheck_says() {
         .filter(|(r, _)| r != "test.every_event")
         .collect();
     assert_eq!(live, replay);
+}
+
+/// A login of `email` from network `asn`.
+fn login_from(id: &str, at: i64, email: &str, asn: &str) -> Value {
+    let mut e = event(id, "login.succeeded", at);
+    e["actor"]["session"]["user"]["email"] = json!(email);
+    e["actor"]["session"]["ip_address_details"]["asn"] = json!(asn);
+    e
+}
+
+#[test]
+fn first_seen_agrees_with_rulecheck_across_a_restart_and_learn_seeds_a_new_watcher() {
+    const DAY: i64 = 86_400;
+    const RULE: &str = "openai.login.new_network_for_user";
+    let api = StandIn::start();
+    let t = now();
+    let usual: Vec<Value> = (0..10)
+        .map(|i| {
+            login_from(
+                &format!("usual-{i}"),
+                t - (30 - 2 * i) * DAY,
+                "bob@example.com",
+                "7922",
+            )
+        })
+        .collect();
+    let new_net = login_from("new-net", t - 600, "bob@example.com", "14061");
+    let again = login_from("again", t - 300, "bob@example.com", "14061");
+    api.add(usual.clone());
+    let bot = Bot::new(&api, true, "");
+    bot.once();
+    // Restarted: the learned networks come from the state file.
+    api.add([new_net.clone(), again.clone()]);
+    bot.once();
+    let fired: Vec<String> = bot
+        .alerts()
+        .into_iter()
+        .filter(|a| a.rule_id == RULE)
+        .map(|a| a.event_id)
+        .collect();
+    assert_eq!(fired, ["new-net"]);
+    let mut all = usual.clone();
+    all.extend([new_net.clone(), again.clone()]);
+    let live: BTreeSet<_> = pairs(&bot.alerts())
+        .into_iter()
+        .filter(|(r, _)| r != "test.every_event")
+        .collect();
+    let replay: BTreeSet<_> = rulecheck(&bot, &all)
+        .into_iter()
+        .filter(|(r, _)| r != "test.every_event")
+        .collect();
+    assert_eq!(live, replay);
+
+    // A watcher that starts an hour back knows nothing of bob's usual
+    // network and only learns...
+    let blind = Bot::starting(&api, true, "", "1h");
+    blind.once();
+    assert!(
+        !blind.alerts().iter().any(|a| a.rule_id == RULE),
+        "learning: no alert yet"
+    );
+    // ... unless it learned the history first.
+    let seeded = Bot::starting(&api, true, "", "1h");
+    let out = seeded
+        .command(&["learn", "--since", "40d", "--until", "2h"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("10 events read"), "{stderr}");
+    seeded.once();
+    let fired: Vec<String> = seeded
+        .alerts()
+        .into_iter()
+        .filter(|a| a.rule_id == RULE)
+        .map(|a| a.event_id)
+        .collect();
+    assert_eq!(fired, ["new-net"], "seeded by learn");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod export;
 mod health;
+mod learn;
 mod notify_test;
 mod outbox;
 pub mod render;
@@ -43,6 +44,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Write the events of a time range as JSON Lines, oldest first.
     Export(export::Args),
+    /// Seed the `first_seen` rules from the history of a time range.
+    Learn(learn::Args),
     /// List queued and failed deliveries, and queue failed ones again.
     Outbox(outbox::Args),
     /// Send a sample alert to one destination and print what it answered.
@@ -86,13 +89,14 @@ pub fn init_logging(args: &LogArgs, default: &str) {
 pub fn main_auditwatch() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
-        Command::Watch(_) | Command::Export(_) => "info",
+        Command::Watch(_) | Command::Export(_) | Command::Learn(_) => "info",
         _ => "warn",
     };
     init_logging(&cli.log, level);
     ExitCode::from(match cli.command {
         Command::Watch(args) => watch::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Learn(args) => learn::run(&args),
         Command::Outbox(args) => outbox::run(&args),
         Command::NotifyTest(args) => notify_test::run(&args),
         Command::Health(args) => health::run(&args),

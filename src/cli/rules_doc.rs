@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::rules::{Rule, RuleSet, Suppress, Threshold};
+use crate::rules::{FirstSeen, Rule, RuleSet, Sequence, Suppress, Threshold};
 
 /// The marker name: the table goes between `<!-- rules-doc:begin -->` and
 /// `<!-- rules-doc:end -->`.
@@ -90,6 +90,8 @@ fn table(rules: &[Rule], roots: &[PathBuf]) -> String {
             .as_ref()
             .map(threshold_text)
             .into_iter()
+            .chain(rule.sequence.as_ref().map(sequence_text))
+            .chain(rule.first_seen.as_ref().map(first_seen_text))
             .chain(rule.suppress.as_ref().map(suppress_text))
             .collect();
         let limits = if limits.is_empty() {
@@ -182,6 +184,40 @@ fn threshold_text(t: &Threshold) -> String {
         s.push_str(&format!(" per {}", keys.join(", ")));
     }
     s
+}
+
+/// `5 failed logins, then a successful login, in 30m per actor.email`.
+fn sequence_text(q: &Sequence) -> String {
+    let steps: Vec<String> = q
+        .steps
+        .iter()
+        .map(|s| match s.count {
+            1 => s.name.clone(),
+            n => format!("{n}× {}", s.name),
+        })
+        .collect();
+    let mut out = format!("{} in {}", steps.join(", then "), duration(q.within));
+    if !q.by.is_empty() {
+        let keys: Vec<&str> = q.by.iter().map(|p| p.as_str()).collect();
+        out.push_str(&format!(" per {}", keys.join(", ")));
+    }
+    out
+}
+
+/// `new actor.country per actor.email after 14d learning`.
+fn first_seen_text(f: &FirstSeen) -> String {
+    let of: Vec<&str> = f.of.iter().map(|p| p.as_str()).collect();
+    let mut out = format!("new {}", of.join(" + "));
+    if !f.per.is_empty() {
+        let keys: Vec<&str> = f.per.iter().map(|p| p.as_str()).collect();
+        out.push_str(&format!(" per {}", keys.join(", ")));
+    }
+    out.push_str(&format!(
+        " (learns {}, forgets after {})",
+        duration(f.learn_for),
+        duration(f.forget_after)
+    ));
+    out
 }
 
 /// `suppress 1h per actor.email`.

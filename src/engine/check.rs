@@ -180,6 +180,15 @@ impl<'r> Checker<'r> {
                         },
                         None => 0,
                     };
+                    // A value that is not there is not a new value.
+                    if let Some(fs) = &self.rules.rules()[i].first_seen
+                        && fs
+                            .of
+                            .iter()
+                            .any(|p| matches!(p.resolve(event), FieldValue::Missing))
+                    {
+                        continue;
+                    }
                     let hit = self.hit(i, event, no, at, steps);
                     self.found.hits.push(hit);
                 }
@@ -212,17 +221,22 @@ impl<'r> Checker<'r> {
     ) -> Hit {
         let rule = &self.rules.rules()[index];
         let threshold = rule.threshold.as_ref();
-        let group = match (threshold, &rule.sequence) {
-            (Some(t), _) => Some(self.key(&t.group_by, event)),
-            (None, Some(seq)) => Some(self.key(&seq.by, event)),
-            (None, None) => None,
+        let group = match (threshold, &rule.sequence, &rule.first_seen) {
+            (Some(t), _, _) => Some(self.key(&t.group_by, event)),
+            (None, Some(seq), _) => Some(self.key(&seq.by, event)),
+            (None, None, Some(fs)) => Some(self.key(&fs.per, event)),
+            (None, None, None) => None,
         };
-        let distinct = threshold
-            .and_then(|t| t.distinct.as_ref())
-            .and_then(|p| self.value(p, event));
+        let distinct = match &rule.first_seen {
+            Some(fs) => Some(self.key(&fs.of, event)),
+            None => threshold
+                .and_then(|t| t.distinct.as_ref())
+                .and_then(|p| self.value(p, event)),
+        };
         let group_paths = threshold
             .map(|t| &t.group_by)
-            .or(rule.sequence.as_ref().map(|s| &s.by));
+            .or(rule.sequence.as_ref().map(|s| &s.by))
+            .or(rule.first_seen.as_ref().map(|f| &f.per));
         let suppress_key = rule.suppress.as_ref().map(|s| match (&group, group_paths) {
             // The same paths make the same key: share it.
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,

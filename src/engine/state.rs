@@ -41,6 +41,13 @@ struct PerRule {
     fingerprint: String,
     groups: FxHashMap<Box<str>, VecDeque<Entry>>,
     suppress: FxHashMap<Box<str>, Quiet>,
+    /// `first_seen`: per key, each value with when it was last seen.
+    #[serde(default, skip_serializing_if = "FxHashMap::is_empty")]
+    seen: FxHashMap<Box<str>, FxHashMap<Box<str>, i64>>,
+    /// `first_seen`: the time of the first event the rule saw, which starts
+    /// its learning period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    learning_since: Option<i64>,
 }
 
 /// One match counted by a threshold.
@@ -163,6 +170,40 @@ fn sequence_step(
     Some((ids, first_at))
 }
 
+/// Records the value of match `m` for its key; true when it is new and the
+/// rule is past its learning (an alert).
+fn first_seen(state: &mut PerRule, fs: &crate::rules::FirstSeen, m: Match<'_>) -> bool {
+    let since = *state.learning_since.get_or_insert(m.at);
+    let value = m.distinct.unwrap_or("");
+    let values = match state.seen.get_mut(m.group) {
+        Some(v) => v,
+        None => state.seen.entry(m.group.into()).or_default(),
+    };
+    let new_key = values.is_empty();
+    if let Some(last) = values.get_mut(value) {
+        let known = m.at.saturating_sub(*last) <= fs.forget_after;
+        *last = (*last).max(m.at);
+        if known {
+            return false;
+        }
+    } else {
+        if values.len() >= fs.max_values {
+            values.retain(|_, last| m.at.saturating_sub(*last) <= fs.forget_after);
+        }
+        if values.len() >= fs.max_values
+            && let Some(oldest) = values
+                .iter()
+                .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+                .map(|(k, _)| k.clone())
+        {
+            values.remove(&oldest);
+        }
+        values.insert(value.into(), m.at);
+    }
+    let learning = m.at.saturating_sub(since) < fs.learn_for;
+    !(learning || (new_key && !fs.new_keys))
+}
+
 /// A saved state that cannot be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -216,11 +257,44 @@ impl RuleState {
         self.bind(rules)
     }
 
+    /// Takes the `first_seen` values that `learned` (a state built over
+    /// history, bound to the same rules) holds, keeping the later time of a
+    /// value known to both and the earlier start of learning; returns how
+    /// many values were added.
+    pub fn learn_from(&mut self, learned: &RuleState, rules: &RuleSet) -> usize {
+        if self.rules.len() != rules.len() {
+            self.bind(rules);
+        }
+        let mut added = 0;
+        for (mine, theirs) in self.rules.iter_mut().zip(&learned.rules) {
+            if mine.id != theirs.id || mine.fingerprint != theirs.fingerprint {
+                continue;
+            }
+            mine.learning_since = match (mine.learning_since, theirs.learning_since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            for (key, values) in &theirs.seen {
+                let into = mine.seen.entry(key.clone()).or_default();
+                for (value, &at) in values {
+                    match into.get_mut(value) {
+                        Some(last) => *last = (*last).max(at),
+                        None => {
+                            into.insert(value.clone(), at);
+                            added += 1;
+                        }
+                    }
+                }
+            }
+        }
+        added
+    }
+
     /// True when the state holds nothing.
     pub fn is_empty(&self) -> bool {
         self.rules
             .iter()
-            .all(|r| r.groups.is_empty() && r.suppress.is_empty())
+            .all(|r| r.groups.is_empty() && r.suppress.is_empty() && r.seen.is_empty())
     }
 
     /// Feeds one match to its rule's threshold and suppression. Matches must
@@ -234,6 +308,13 @@ impl RuleState {
         let state = &mut self.rules[m.rule];
         let mut first_at = m.at;
         let event_ids = match (&rule.threshold, &rule.sequence) {
+            (None, None) if rule.first_seen.is_some() => {
+                let fs = rule.first_seen.as_ref().expect("checked");
+                if !first_seen(state, fs, m) {
+                    return Outcome::Counted;
+                }
+                vec![m.event_id.to_owned()]
+            }
             (None, Some(seq)) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
@@ -339,7 +420,7 @@ impl RuleState {
         }
         let mut dropped: Vec<String> = old
             .into_values()
-            .filter(|p| !(p.groups.is_empty() && p.suppress.is_empty()))
+            .filter(|p| !(p.groups.is_empty() && p.suppress.is_empty() && p.seen.is_empty()))
             .map(|p| p.id)
             .collect();
         dropped.sort();
@@ -362,6 +443,13 @@ impl RuleState {
                 state
                     .groups
                     .retain(|_, g| g.back().is_some_and(|e| now.saturating_sub(e.at) <= keep));
+            }
+            if let Some(fs) = &rule.first_seen {
+                let keep = fs.forget_after.saturating_add(late);
+                state.seen.retain(|_, values| {
+                    values.retain(|_, last| now.saturating_sub(*last) <= keep);
+                    !values.is_empty()
+                });
             }
             if let Some(s) = &rule.suppress {
                 let keep = s.window.saturating_add(late);

@@ -12,7 +12,7 @@ use super::matcher::Matcher;
 use super::raw::{RawRule, RawTest};
 use super::script::{ScriptEngine, SyntaxError, ViewNeeds};
 use super::summary::Templates;
-use super::{Environment, Rule, RuleSet, Sequence, Severity, Step, Suppress, Threshold};
+use super::{Environment, FirstSeen, Rule, RuleSet, Sequence, Severity, Step, Suppress, Threshold};
 use crate::event::FieldPath;
 
 /// One problem found while loading rules.
@@ -444,6 +444,39 @@ fn compile(
             steps,
         })
     });
+    if let Some(fs) = &raw.first_seen
+        && (raw.threshold.is_some() || raw.sequence.is_some())
+    {
+        p.at(
+            &fs.referenced,
+            "`first_seen` excludes `threshold` and `sequence`: keep one",
+        );
+    }
+    let first_seen = raw.first_seen.as_ref().and_then(|fs| {
+        let learn_for = duration(&fs.value.learn_for, p);
+        let forget_after = match &fs.value.forget_after {
+            Some(f) => duration(f, p),
+            None => Some(FirstSeen::DEFAULT_FORGET_AFTER),
+        };
+        let of = paths(&fs.value.of.0, p);
+        if fs.value.of.0.is_empty() {
+            p.at(
+                &fs.referenced,
+                "`first_seen.of` needs at least one field path",
+            );
+        }
+        Some(FirstSeen {
+            of,
+            per: paths(&fs.value.per.0, p),
+            learn_for: learn_for?,
+            forget_after: forget_after?,
+            new_keys: fs.value.new_keys,
+            max_values: fs
+                .value
+                .max_values
+                .map_or(FirstSeen::DEFAULT_MAX_VALUES, |n| n as usize),
+        })
+    });
     let suppress = raw.suppress.as_ref().and_then(|s| {
         Some(Suppress {
             window: duration(&s.value.window, p)?,
@@ -484,6 +517,7 @@ fn compile(
         fingerprint: super::fingerprint::of(p.doc, script_text.as_deref()),
         threshold,
         sequence,
+        first_seen,
         suppress,
         tests,
         matcher,

@@ -90,6 +90,7 @@ pub struct Rule {
     pub fingerprint: String,
     pub threshold: Option<Threshold>,
     pub sequence: Option<Sequence>,
+    pub first_seen: Option<FirstSeen>,
     pub suppress: Option<Suppress>,
     pub tests: Vec<TestCase>,
     matcher: Option<Matcher>,
@@ -116,6 +117,29 @@ pub struct Sequence {
     /// Seconds from the first contributing event to the last.
     pub within: i64,
     pub steps: Vec<Step>,
+}
+
+/// Fire when the values of `of` are new for the values of `per`: not seen
+/// for that key within `forget_after`, once the rule has learned for
+/// `learn_for` from the first event it saw.
+#[derive(Debug)]
+pub struct FirstSeen {
+    pub of: Vec<FieldPath>,
+    pub per: Vec<FieldPath>,
+    /// Seconds of learning (no alerts) from the first event the rule saw.
+    pub learn_for: i64,
+    /// Seconds after which a value not seen again is forgotten.
+    pub forget_after: i64,
+    /// Whether the first value of a key never seen before alerts (else it
+    /// is learned).
+    pub new_keys: bool,
+    /// The most values kept per key; the least recently seen goes first.
+    pub max_values: usize,
+}
+
+impl FirstSeen {
+    pub const DEFAULT_FORGET_AFTER: i64 = 90 * 86_400;
+    pub const DEFAULT_MAX_VALUES: usize = 1000;
 }
 
 /// One step of a [`Sequence`].

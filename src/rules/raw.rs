@@ -59,6 +59,7 @@ pub struct RawRule {
     pub script: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
     pub sequence: Option<Spanned<RawSequence>>,
+    pub first_seen: Option<Spanned<RawFirstSeen>>,
     pub suppress: Option<Spanned<RawSuppress>>,
     pub summary: Option<Spanned<String>>,
     pub notify: Option<Vec<String>>,
@@ -94,6 +95,24 @@ pub struct RawStep {
     pub matches: Spanned<RawMatch>,
     #[serde(default = "one_event", deserialize_with = "count_of_events")]
     pub count: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFirstSeen {
+    pub of: OneOrMany<Spanned<String>>,
+    #[serde(default)]
+    pub per: OneOrMany<Spanned<String>>,
+    pub learn_for: Spanned<String>,
+    pub forget_after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub new_keys: bool,
+    #[serde(default, deserialize_with = "some_count")]
+    pub max_values: Option<u32>,
+}
+
+fn some_count<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    count_of_events(d).map(Some)
 }
 
 fn one_event() -> u32 {

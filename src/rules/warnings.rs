@@ -45,6 +45,20 @@ impl Names {
                 paths.push((d.value.clone(), or(d.referenced, t.referenced)));
             }
         }
+        if let Some(seq) = &raw.sequence {
+            for b in &seq.value.by.0 {
+                paths.push((b.value.clone(), or(b.referenced, seq.referenced)));
+            }
+            for step in &seq.value.steps {
+                let m = &step.value.matches;
+                for (key, _) in &m.value.0 {
+                    if key.value == "type" && type_at.is_none() {
+                        type_at = Some(key.referenced);
+                    }
+                }
+                collect_match(&m.value, &mut paths);
+            }
+        }
         if let Some(s) = &raw.suppress {
             for k in &s.value.key.0 {
                 paths.push((k.value.clone(), or(k.referenced, s.referenced)));

@@ -210,6 +210,10 @@ pub trait Store: Send {
     /// Every alert committed so far, oldest first.
     fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
 
+    /// Replaces the saved rule state alone (`auditwatch learn`), leaving
+    /// the high-water mark and seen ids as they are.
+    fn save_rule_state(&mut self, state: &[u8], now: i64) -> Result<(), StoreError>;
+
     /// The last `n` alerts committed (thread repeats included), newest first.
     fn recent_alerts(&self, n: usize) -> Result<Vec<Alert>, StoreError>;
 }

@@ -510,6 +510,18 @@ impl Store for SqliteStore {
         self.alert_rows("SELECT body FROM alerts ORDER BY id LIMIT ?1", -1)
     }
 
+    fn save_rule_state(&mut self, state: &[u8], now: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO checkpoint (id, high_water, rule_state, events_total, updated_at)
+                 VALUES (1, NULL, ?1, 0, ?2)
+                 ON CONFLICT (id) DO UPDATE SET rule_state = ?1, updated_at = ?2",
+                params![state, now],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     fn recent_alerts(&self, n: usize) -> Result<Vec<Alert>, StoreError> {
         self.alert_rows(
             "SELECT body FROM alerts ORDER BY id DESC LIMIT ?1",

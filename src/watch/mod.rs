@@ -9,6 +9,7 @@
 //! order.
 
 pub mod heartbeat;
+pub mod learn;
 pub mod reload;
 
 use std::sync::Arc;
