@@ -70,6 +70,11 @@ pub struct Facts {
     /// reply in the thread of the alert it repeats (Slack bots).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub repeat: bool,
+    /// The incident the alert belongs to: the alerts that share an actor
+    /// or key (`incidents.by`) close together in time. Its id is
+    /// `incident-` and the event id of its first alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 impl Facts {

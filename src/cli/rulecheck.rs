@@ -61,6 +61,10 @@ pub struct Args {
     /// Add the destinations each alert is routed to (needs a config).
     #[arg(long)]
     pub routes: bool,
+    /// Add the incident each alert belongs to (alerts that share an actor
+    /// or key close together; the config's `incidents` section).
+    #[arg(long)]
+    pub incidents: bool,
     /// Colour in the table: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = super::table::ColorChoice::Auto, value_name = "WHEN")]
     pub color: super::table::ColorChoice,
@@ -193,7 +197,7 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         }
         _ => {
             let routes = |a: &Alert| rendering.as_ref().and_then(|r| r.routes(&rules, a));
-            print_alerts(format, &report, &routes, args.color)
+            print_alerts(format, &report, &routes, args.incidents, args.color)
         }
     };
     if let Err(e) = printed
@@ -424,14 +428,25 @@ struct Routed<'a> {
     alert: &'a Alert,
     #[serde(skip_serializing_if = "Option::is_none")]
     destinations: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident: Option<&'a str>,
+}
+
+/// The columns of `rows` at `cols`, in that order.
+fn pick<const N: usize>(rows: &[[String; 6]], cols: [usize; N]) -> Vec<[String; N]> {
+    rows.iter().map(|r| cols.map(|c| r[c].clone())).collect()
 }
 
 fn print_alerts(
     format: Format,
     report: &Report,
     routes: &dyn Fn(&Alert) -> Option<Vec<String>>,
+    incidents: bool,
     color: super::table::ColorChoice,
 ) -> io::Result<()> {
+    let incident = |a: &'_ Alert| -> Option<String> {
+        incidents.then(|| a.facts.incident.clone().unwrap_or_default())
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let alerts = &report.evaluation.alerts;
@@ -443,6 +458,7 @@ fn print_alerts(
                     &Routed {
                         alert: a,
                         destinations: routes(a),
+                        incident: incidents.then_some(a.facts.incident.as_deref()).flatten(),
                     },
                 )?;
                 out.write_all(b"\n")?;
@@ -462,6 +478,7 @@ fn print_alerts(
                     .map(|a| Routed {
                         alert: a,
                         destinations: routes(a),
+                        incident: incidents.then_some(a.facts.incident.as_deref()).flatten(),
                     })
                     .collect(),
                 rules: &report.evaluation.stats,
@@ -472,7 +489,7 @@ fn print_alerts(
             out.write_all(b"\n")?;
         }
         Format::Table => {
-            let rows: Vec<[String; 5]> = alerts
+            let rows: Vec<[String; 6]> = alerts
                 .iter()
                 .map(|a| {
                     // Values from events never reach the terminal raw.
@@ -485,6 +502,7 @@ fn print_alerts(
                         a.severity.to_string(),
                         a.rule_id.clone(),
                         routes(a).map(|r| r.join(",")).unwrap_or_default(),
+                        plain(&incident(a).unwrap_or_default()).into_owned(),
                         summary,
                     ]
                 })
@@ -494,26 +512,37 @@ fn print_alerts(
             let paint =
                 |col: usize, cell: &str| (col == 1).then(|| super::table::severity_style(cell));
             let paint: Option<super::table::Paint<'_>> = if color { Some(&paint) } else { None };
-            if alerts.first().is_some_and(|a| routes(a).is_some()) {
-                super::table::write(
-                    &mut out,
+            let with_routes = alerts.first().is_some_and(|a| routes(a).is_some());
+            let w = &mut out;
+            match (with_routes, incidents) {
+                (true, true) => super::table::write(
+                    w,
+                    ["TIME", "SEVERITY", "RULE", "ROUTES", "INCIDENT", "SUMMARY"],
+                    &rows,
+                    width,
+                    paint,
+                )?,
+                (true, false) => super::table::write(
+                    w,
                     ["TIME", "SEVERITY", "RULE", "ROUTES", "SUMMARY"],
-                    &rows,
+                    &pick(&rows, [0, 1, 2, 3, 5]),
                     width,
                     paint,
-                )?;
-            } else {
-                let rows: Vec<[String; 4]> = rows
-                    .into_iter()
-                    .map(|[t, s, r, _, m]| [t, s, r, m])
-                    .collect();
-                super::table::write(
-                    &mut out,
+                )?,
+                (false, true) => super::table::write(
+                    w,
+                    ["TIME", "SEVERITY", "RULE", "INCIDENT", "SUMMARY"],
+                    &pick(&rows, [0, 1, 2, 4, 5]),
+                    width,
+                    paint,
+                )?,
+                (false, false) => super::table::write(
+                    w,
                     ["TIME", "SEVERITY", "RULE", "SUMMARY"],
-                    &rows,
+                    &pick(&rows, [0, 1, 2, 5]),
                     width,
                     paint,
-                )?;
+                )?,
             }
         }
     }

@@ -43,7 +43,7 @@ pub enum ConfigError {
 }
 
 /// The top-level sections, in the order the reference lists them.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "source",
     "rules",
     "lists",
@@ -54,6 +54,7 @@ const SECTIONS: [&str; 10] = [
     "routing",
     "server",
     "heartbeat",
+    "incidents",
 ];
 
 /// The whole config file, checked.
@@ -73,6 +74,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub server: Option<ServerConfig>,
     pub heartbeat: Option<HeartbeatConfig>,
+    pub incidents: Option<IncidentsConfig>,
 }
 
 /// Where events come from: the audit log API or a file.
@@ -240,6 +242,18 @@ pub struct HeartbeatConfig {
     pub silent_for: Option<Seconds>,
 }
 
+/// How alerts are grouped into incidents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// How long after its last alert an incident takes more.
+    #[serde(default = "values::incident_window")]
+    pub window: Seconds,
+    /// The field paths whose values tie alerts together.
+    #[serde(default = "values::incident_by")]
+    pub by: Vec<String>,
+}
+
 /// What `rulecheck` takes from a config.
 #[derive(Debug)]
 pub struct RuleConfig {
@@ -376,8 +390,9 @@ impl Document {
         &self,
         lists: &BTreeMap<String, Vec<String>>,
         business_hours: Option<&BusinessHoursConfig>,
+        incidents: Option<&IncidentsConfig>,
     ) -> Result<Environment, ConfigError> {
-        environment(lists, business_hours).map_err(|m| self.invalid(m))
+        environment(lists, business_hours, incidents).map_err(|m| self.invalid(m))
     }
 }
 
@@ -403,22 +418,30 @@ impl Config {
             destinations: doc.section("destinations")?.unwrap_or_default(),
             routing: doc.section("routing")?.unwrap_or_default(),
             server: doc.section("server")?,
+            incidents: doc.section("incidents")?,
             heartbeat: doc.section("heartbeat")?,
             path: doc.path.clone(),
             base_dir: doc.base_dir.clone(),
         };
-        doc.environment(&config.lists, config.business_hours.as_ref())?;
+        doc.environment(
+            &config.lists,
+            config.business_hours.as_ref(),
+            config.incidents.as_ref(),
+        )?;
         config.check_destinations(&doc)?;
         Ok(config)
     }
 
     /// The rule environment (lists, business hours) of the config.
     pub fn environment(&self) -> Result<Environment, ConfigError> {
-        environment(&self.lists, self.business_hours.as_ref()).map_err(|message| {
-            ConfigError::Invalid {
-                path: self.path.display().to_string(),
-                message,
-            }
+        environment(
+            &self.lists,
+            self.business_hours.as_ref(),
+            self.incidents.as_ref(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            path: self.path.display().to_string(),
+            message,
         })
     }
 
@@ -512,7 +535,8 @@ impl RuleConfig {
         let doc = Document::read(path)?;
         let lists = doc.section("lists")?.unwrap_or_default();
         let business_hours: Option<BusinessHoursConfig> = doc.section("business_hours")?;
-        let env = doc.environment(&lists, business_hours.as_ref())?;
+        let incidents: Option<IncidentsConfig> = doc.section("incidents")?;
+        let env = doc.environment(&lists, business_hours.as_ref(), incidents.as_ref())?;
         let mut destination_kinds = BTreeMap::new();
         if let Some(d) = doc.root.get("destinations") {
             for (name, _) in d.keys() {
@@ -540,6 +564,7 @@ impl RuleConfig {
 pub fn environment(
     lists: &BTreeMap<String, Vec<String>>,
     business_hours: Option<&BusinessHoursConfig>,
+    incidents: Option<&IncidentsConfig>,
 ) -> Result<Environment, String> {
     let lists = Lists::compile(lists).map_err(|e| e.join("; "))?;
     let business_hours = match business_hours {
@@ -549,9 +574,31 @@ pub fn environment(
         )),
         None => None,
     };
+    let default;
+    let incidents = match incidents {
+        Some(i) => i,
+        None => {
+            default = IncidentsConfig {
+                window: values::incident_window(),
+                by: values::incident_by(),
+            };
+            &default
+        }
+    };
+    let mut by = Vec::new();
+    for p in &incidents.by {
+        by.push(
+            crate::event::FieldPath::parse(p)
+                .ok_or_else(|| format!("incidents.by: bad field path {p:?}"))?,
+        );
+    }
     Ok(Environment {
         lists,
         business_hours,
+        incidents: Some(Arc::new(crate::rules::IncidentRules {
+            window: incidents.window.0,
+            by,
+        })),
     })
 }
 

@@ -198,3 +198,11 @@ pub(super) fn page_size_in_range<'de, D: de::Deserializer<'de>>(d: D) -> Result<
     }
     Ok(n as u32)
 }
+
+pub(super) fn incident_window() -> Seconds {
+    Seconds(3600)
+}
+
+pub(super) fn incident_by() -> Vec<String> {
+    vec!["actor.id".into(), "actor.api_key_id".into()]
+}

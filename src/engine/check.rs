@@ -28,6 +28,9 @@ pub(crate) struct Hit {
     pub suppress_key: Option<Key>,
     /// The steps of the rule's sequence the event passes, as bits.
     pub steps: u32,
+    /// The values that tie its alert to an incident (one per
+    /// `incidents.by` path, `None` where the event has none).
+    pub entities: Vec<Option<Key>>,
     pub context: Context,
 }
 
@@ -242,7 +245,12 @@ impl<'r> Checker<'r> {
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
         });
+        let entities = match self.rules.incidents() {
+            Some(inc) => inc.by.iter().map(|p| self.value(p, event)).collect(),
+            None => Vec::new(),
+        };
         Hit {
+            entities,
             rule: index,
             event: no,
             effective_at: event.effective_at(),

@@ -33,6 +33,24 @@ pub struct RuleState {
     /// Distinct values held by threshold entries, stored once.
     #[serde(skip)]
     values: FxHashSet<Arc<str>>,
+    /// The open incidents, across every rule.
+    #[serde(default, skip_serializing_if = "Incidents::is_empty")]
+    incidents: Incidents,
+}
+
+/// Open incidents and the entities (`incidents.by` values) tied to them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Incidents {
+    /// Entity (path number, `:`, value) → incident id.
+    by_entity: FxHashMap<Box<str>, Box<str>>,
+    /// Incident id → when its first and its last alert were.
+    open: FxHashMap<Box<str>, (i64, i64)>,
+}
+
+impl Incidents {
+    fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -290,6 +308,49 @@ impl RuleState {
         added
     }
 
+    /// The incident of an alert raised at `at` by `event_id` whose
+    /// `incidents.by` values are `entities`: the open incident (its last
+    /// alert at most `window` before) that shares one of them, the earliest
+    /// if several do, else a new one.
+    pub(crate) fn incident(
+        &mut self,
+        window: i64,
+        entities: &[Option<&str>],
+        at: i64,
+        event_id: &str,
+    ) -> String {
+        let inc = &mut self.incidents;
+        let keys: Vec<String> = entities
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.filter(|v| !v.is_empty()).map(|v| format!("{i}:{v}")))
+            .collect();
+        let joined = keys
+            .iter()
+            .filter_map(|k| inc.by_entity.get(k.as_str()))
+            .filter_map(|id| inc.open.get(id).map(|t| (t.0, id.clone(), t.1)))
+            .filter(|(_, _, last)| at.saturating_sub(*last) <= window)
+            .min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)))
+            .map(|(_, id, _)| id);
+        let id: Box<str> = match joined {
+            Some(id) => {
+                if let Some(t) = inc.open.get_mut(&id) {
+                    t.1 = t.1.max(at);
+                }
+                id
+            }
+            None => {
+                let id: Box<str> = format!("incident-{event_id}").into();
+                inc.open.insert(id.clone(), (at, at));
+                id
+            }
+        };
+        for k in keys {
+            inc.by_entity.insert(k.into(), id.clone());
+        }
+        id.into_string()
+    }
+
     /// True when the state holds nothing.
     pub fn is_empty(&self) -> bool {
         self.rules
@@ -432,6 +493,15 @@ impl RuleState {
     /// tolerance), so that long runs keep a bounded state.
     pub fn prune(&mut self, rules: &RuleSet, now: i64) {
         let late = self.late;
+        if let Some(inc) = rules.incidents() {
+            let keep = inc.window.saturating_add(late);
+            let incidents = &mut self.incidents;
+            incidents
+                .open
+                .retain(|_, t| now.saturating_sub(t.1) <= keep);
+            let open = &incidents.open;
+            incidents.by_entity.retain(|_, id| open.contains_key(id));
+        }
         for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
             let window = rule
                 .threshold

@@ -161,6 +161,15 @@ impl<'r> Tally<'r> {
             facts.window = Some(window);
         }
         facts.repeat = repeat;
+        if !repeat && let Some(inc) = self.rules.incidents() {
+            let entities: Vec<Option<&str>> = hit
+                .entities
+                .iter()
+                .map(|k| k.map(|k| events.key(hit.event, k)))
+                .collect();
+            facts.incident =
+                Some(state.incident(inc.window, &entities, hit.effective_at, event_id));
+        }
         self.alerts.push(Alert {
             rule_id: rule.id.clone(),
             severity: rule.severity,

@@ -108,6 +108,9 @@ pub(crate) fn secure_url(url: &str, key: &str) -> Result<url::Url, String> {
 /// The store, shared by the watcher and the delivery workers.
 pub type SharedStore = Arc<Mutex<Box<dyn Store>>>;
 
+/// The `rule_id` under which the Slack thread of each incident is kept.
+const INCIDENT_THREADS: &str = "auditwatch.incident";
+
 /// Runs a store operation without holding up the async runtime's threads.
 pub fn with_store<T>(store: &SharedStore, f: impl FnOnce(&mut dyn Store) -> T) -> T {
     tokio::task::block_in_place(|| {
@@ -336,12 +339,15 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                 return Ok(round);
             }
             let started = std::time::Instant::now();
-            let thread = match (
-                &d.alert.facts.key,
-                d.alert.facts.repeat && dest.threads_repeats(),
-            ) {
-                (Some(key), true) => {
+            let facts = &d.alert.facts;
+            let thread = match (&facts.key, &facts.incident) {
+                _ if !dest.threads_repeats() => None,
+                (Some(key), _) if facts.repeat => {
                     with_store(store, |s| s.thread(dest.name(), &d.alert.rule_id, key))?
+                }
+                // The other alerts of an incident go in its first one's thread.
+                (_, Some(incident)) if !facts.repeat => {
+                    with_store(store, |s| s.thread(dest.name(), INCIDENT_THREADS, incident))?
                 }
                 _ => None,
             };
@@ -355,14 +361,21 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                 Ok(accepted) => {
                     with_store(store, |s| {
                         s.sent(d.id, now)?;
-                        match (&accepted.thread, &d.alert.facts.key) {
-                            (Some(ts), Some(key))
-                                if !d.alert.facts.repeat && dest.threads_repeats() =>
-                            {
-                                s.set_thread(dest.name(), &d.alert.rule_id, key, ts, now)
+                        let facts = &d.alert.facts;
+                        if let Some(ts) = &accepted.thread
+                            && !facts.repeat
+                            && dest.threads_repeats()
+                        {
+                            if let Some(key) = &facts.key {
+                                s.set_thread(dest.name(), &d.alert.rule_id, key, ts, now)?;
                             }
-                            _ => Ok(()),
+                            if let Some(incident) = &facts.incident
+                                && thread.is_none()
+                            {
+                                s.set_thread(dest.name(), INCIDENT_THREADS, incident, ts, now)?;
+                            }
                         }
+                        Ok(())
                     })?;
                     round.sent += 1;
                     crate::telemetry::telemetry().delivery(dest.name(), "sent");

@@ -142,13 +142,19 @@ impl Slack {
                         .with_parse("none".into());
                 if let Some(ts) = thread {
                     request = request.with_thread_ts(ts.to_owned().into());
+                    if !alert.facts.repeat {
+                        // A new alert of an open incident: in its thread,
+                        // and in the channel too.
+                        request = request.with_reply_broadcast(true);
+                    }
                 }
                 let sent = tokio::time::timeout(TIMEOUT, session.chat_post_message(&request))
                     .await
                     .map_err(|_| timed_out())?;
                 let reply = sent.map_err(|e| error(e, true))?;
                 Ok(Accepted {
-                    thread: Some(reply.ts.to_string()),
+                    // A reply cannot start a thread: replies go to the root.
+                    thread: Some(thread.map_or_else(|| reply.ts.to_string(), str::to_owned)),
                     answer: format!("ok, message ts {} in {}", reply.ts, reply.channel),
                 })
             }

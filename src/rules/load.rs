@@ -183,6 +183,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
             engine,
             templates,
             warnings,
+            incidents: env.incidents.clone(),
         })
     } else {
         Err(LoadError { problems })

@@ -67,6 +67,16 @@ impl std::fmt::Display for Severity {
 pub struct Environment {
     pub lists: Lists,
     pub business_hours: Option<Arc<BusinessHours>>,
+    /// How alerts are grouped into incidents (none: they are not).
+    pub incidents: Option<Arc<IncidentRules>>,
+}
+
+/// Alerts that share a value of one of `by` within `window` seconds of the
+/// incident's last alert belong to one incident.
+#[derive(Debug, Clone)]
+pub struct IncidentRules {
+    pub window: i64,
+    pub by: Vec<FieldPath>,
 }
 
 /// One compiled rule.
@@ -181,6 +191,7 @@ pub struct RuleSet {
     templates: Templates,
     /// Names the audit log schema does not know (see [`schema`]).
     warnings: Vec<Problem>,
+    incidents: Option<Arc<IncidentRules>>,
 }
 
 impl RuleSet {
@@ -195,6 +206,11 @@ impl RuleSet {
     /// does not know, as `FILE:LINE:COLUMN: warning: …`.
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
+    }
+
+    /// How the set's alerts are grouped into incidents, if they are.
+    pub fn incidents(&self) -> Option<&IncidentRules> {
+        self.incidents.as_deref()
     }
 
     pub fn rules(&self) -> &[Rule] {
