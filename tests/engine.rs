@@ -293,3 +293,79 @@ fn first_seen_learns_then_alerts_on_new_values_and_forgets_old_ones_across_a_res
     let with_new: Vec<&str> = one.alerts.iter().map(|a| a.event_id.as_str()).collect();
     assert_eq!(with_new, ["a4", "c1", "c2", "a6"]);
 }
+
+fn key_event(id: &str, ty: &str, at: i64, actor: &str, key: Option<&str>) -> String {
+    let actor = match key {
+        Some(k) => format!(
+            r#"{{"type":"api_key","api_key":{{"id":"{k}","type":"user","user":{{"id":"{actor}","email":"{actor}@x"}}}}}}"#
+        ),
+        None => format!(
+            r#"{{"type":"session","session":{{"user":{{"id":"{actor}","email":"{actor}@x"}}}}}}"#
+        ),
+    };
+    format!(r#"{{"id":"{id}","type":"{ty}","effective_at":{at},"actor":{actor}}}"#)
+}
+
+#[test]
+fn incidents_join_alerts_that_share_an_entity_within_the_window_and_survive_a_restore() {
+    use auditwatch::event::FieldPath;
+    use auditwatch::rules::IncidentRules;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "id: keys\ntitle: Key\nseverity: high\nmatch: {type: api_key.created}\n---\n\
+         id: lists\ntitle: List\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\n",
+    )
+    .unwrap();
+    let env = Environment {
+        incidents: Some(std::sync::Arc::new(IncidentRules {
+            window: 3600,
+            by: vec![
+                FieldPath::parse("actor.id").unwrap(),
+                FieldPath::parse("actor.api_key_id").unwrap(),
+            ],
+        })),
+        ..Environment::default()
+    };
+    let rules = RuleSet::load(&[dir.path().to_owned()], &env).unwrap();
+    let first = [
+        key_event("a1", "api_key.created", 1000, "ann", None),
+        key_event("b1", "api_key.created", 1100, "ben", Some("key_b")),
+    ];
+    let mut state = RuleState::new();
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&first)), &mut state);
+    let saved = state.save();
+    let (mut state, _) = RuleState::restore(&saved, &rules).unwrap();
+    let second = [
+        // Ann again, 50 minutes later: her incident.
+        key_event("a2", "ip_allowlist.deleted", 4000, "ann", None),
+        // Ben's key used by someone else: tied by the key.
+        key_event("c1", "ip_allowlist.deleted", 4100, "cat", Some("key_b")),
+        // Ann after more than an hour since her last alert: a new incident.
+        key_event("a3", "api_key.created", 4000 + 3601, "ann", None),
+    ];
+    let later = Evaluator::new(&rules).evaluate(&Batch::new(parse(&second)), &mut state);
+    let of = |alerts: &[auditwatch::alert::Alert]| -> Vec<(String, String)> {
+        alerts
+            .iter()
+            .map(|a| (a.event_id.clone(), a.facts.incident.clone().unwrap()))
+            .collect()
+    };
+    let mut got = of(&out.alerts);
+    got.extend(of(&later.alerts));
+    let want: Vec<(String, String)> = [
+        ("a1", "incident-a1"),
+        ("b1", "incident-b1"),
+        ("a2", "incident-a1"),
+        ("c1", "incident-b1"),
+        ("a3", "incident-a3"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    // One batch gives the same.
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
+    assert_eq!(of(&one.alerts), want);
+}

@@ -560,6 +560,81 @@ fn repeats_go_as_replies_in_the_thread_of_their_alert() {
 }
 
 #[test]
+fn the_alerts_of_one_incident_share_a_slack_thread() {
+    let api = StandIn::start();
+    let t = now() - 900;
+    // Bob creates a key, then deletes an allowlist: two rules, one actor,
+    // one incident. Eve's allowlist deletion is an incident of its own, and
+    // so is bob's login two hours later (well past the hour).
+    api.add([
+        event("ev-1", "api_key.created", t - 7200, "bob@example.com"),
+        event("ev-2", "ip_allowlist.deleted", t, "bob@example.com"),
+        event("ev-3", "ip_allowlist.deleted", t + 30, "eve@example.com"),
+        event("ev-4", "api_key.created", t + 60, "bob@example.com"),
+    ]);
+    let slack = SlackStandin::start();
+    let places = Places {
+        destinations: bot_line(&slack, BOT_TOKEN_VAR),
+        routing: "  default: [bot]\n".into(),
+        ..Places::default()
+    };
+    let bot = Bot::new(&api, &places);
+    std::fs::write(
+        bot.config(),
+        std::fs::read_to_string(bot.config())
+            .unwrap()
+            .replace("start: 2h", "start: 3h"),
+    )
+    .unwrap();
+    let out = bot.run(&["watch", "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let messages = slack.wait_for(4, Duration::from_secs(10));
+    assert_eq!(messages.len(), 4);
+    let about = |id: &str| {
+        messages
+            .iter()
+            .find(|m| {
+                m.body.to_string().contains(&format!("obj-{id}")) || m.body.to_string().contains(id)
+            })
+            .unwrap_or_else(|| panic!("no message about {id}: {messages:?}"))
+    };
+    let (early, first, eve, second) = (about("ev-1"), about("ev-2"), about("ev-3"), about("ev-4"));
+    assert!(early.thread_ts.is_none() && first.thread_ts.is_none() && eve.thread_ts.is_none());
+    assert_eq!(second.thread_ts, first.ts, "in the incident's thread");
+    assert_eq!(
+        second.body["reply_broadcast"],
+        json!(true),
+        "and in the channel: {}",
+        second.body
+    );
+    assert!(
+        second.text().unwrap().contains("Key created"),
+        "a full alert, not a repeat line"
+    );
+    support::check_slack_payloads(&messages.iter().map(|m| m.body.clone()).collect::<Vec<_>>());
+    // rulecheck --incidents shows the same grouping.
+    let alerts = SqliteStore::open(&bot.dir.path().join("state/aw.db"))
+        .unwrap()
+        .alerts()
+        .unwrap();
+    let incident = |id: &str| {
+        alerts
+            .iter()
+            .find(|a| a.event_id == id)
+            .and_then(|a| a.facts.incident.clone())
+            .unwrap()
+    };
+    assert_eq!(incident("ev-2"), "incident-ev-2");
+    assert_eq!(incident("ev-4"), "incident-ev-2");
+    assert_eq!(incident("ev-3"), "incident-ev-3");
+    assert_eq!(incident("ev-1"), "incident-ev-1");
+}
+
+#[test]
 fn email_alerts_and_digests_over_smtp() {
     let api = StandIn::start();
     let t = now() - 600;

@@ -246,3 +246,54 @@ fn pack_summaries_leave_no_trace_of_a_missing_value() {
     }
     assert!(seen > 30, "the sample raises alerts");
 }
+
+/// `rulecheck --incidents` on the sample history: the same incidents from
+/// one parser thread or two and from stdin; the owner grant's alerts form
+/// one incident; without the flag the alert line keeps its contract fields.
+#[test]
+fn incidents_group_the_owner_grant_and_are_the_same_on_every_path() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let events = root.join("examples/sample-events.jsonl");
+    let run = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rulecheck"))
+            .current_dir(&root)
+            .args(["-c", "auditwatch.yaml", "--format", "jsonl"])
+            .args(args)
+            .arg(&events)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let one = run(&["--incidents", "--threads", "1"]);
+    let two = run(&["--incidents", "--threads", "2"]);
+    assert_eq!(one, two);
+    let plain = run(&[]);
+    assert_eq!(plain.len(), one.len());
+    assert!(plain.iter().all(|a| a.get("incident").is_none()));
+    let grant = one
+        .iter()
+        .find(|a| a["rule_id"] == "openai.user.owner_granted")
+        .expect("the sample's owner grant");
+    let incident = grant["incident"].as_str().unwrap();
+    let members: Vec<&str> = one
+        .iter()
+        .filter(|a| a["incident"] == incident)
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(members.len() >= 3, "{members:?}");
+    assert!(members.contains(&"openai.admin.after_hours"), "{members:?}");
+    let incidents: std::collections::BTreeSet<&str> = one
+        .iter()
+        .map(|a| a["incident"].as_str().unwrap())
+        .collect();
+    assert!(incidents.len() < one.len(), "some alerts share an incident");
+}
