@@ -365,6 +365,7 @@ fn the_config_reference_documents_every_key_the_config_types_accept() {
         ("destinations", "routing: {zzz_probe: 1}"),
         ("server", "server: {zzz_probe: 1}"),
         ("server", "heartbeat: {zzz_probe: 1}"),
+        ("incidents", "incidents: {zzz_probe: 1}"),
     ];
     for name in &sections {
         let in_heading = doc
