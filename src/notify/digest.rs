@@ -300,6 +300,47 @@ pub fn render(
             }
         })
         .collect();
+    // One row per incident of several alerts, in the order they began.
+    let mut by_incident: BTreeMap<&str, Vec<&Alert>> = BTreeMap::new();
+    for a in alerts {
+        if let Some(i) = &a.facts.incident {
+            by_incident.entry(i.as_str()).or_default().push(a);
+        }
+    }
+    let mut incident_rows: Vec<(i64, Value)> = by_incident
+        .into_values()
+        .filter(|list| list.len() > 1)
+        .map(|list| {
+            let first = list.iter().map(|a| a.effective_at).min().unwrap_or(0);
+            let last = list.iter().map(|a| a.effective_at).max().unwrap_or(0);
+            let top = list
+                .iter()
+                .map(|a| a.severity)
+                .max()
+                .unwrap_or(Severity::Info);
+            let mut titles: Vec<&str> = Vec::new();
+            for a in &list {
+                if !titles.contains(&a.title.as_str()) {
+                    titles.push(&a.title);
+                }
+            }
+            let who = list.iter().find_map(|a| a.facts.actor.as_deref());
+            (
+                first,
+                context! {
+                    when => style.when(first),
+                    span => format::span(last - first),
+                    count => list.len(),
+                    severity => format::label(top),
+                    color => email::color(top),
+                    who => who.map(safe),
+                    rules => safe(&titles.join(", ")),
+                },
+            )
+        })
+        .collect();
+    incident_rows.sort_by_key(|(first, _)| *first);
+    let incidents: Vec<Value> = incident_rows.into_iter().map(|(_, v)| v).collect();
     let total = alerts.len();
     let heading = format!(
         "auditwatch digest: {total} alert{}",
@@ -314,6 +355,7 @@ pub fn render(
         until => style.when(until),
         zone => style.zone_name(),
         groups,
+        incidents,
     };
     let text = templates.render("digest.txt", ctx.clone())?;
     let html = templates.render("digest.html", ctx)?;
@@ -326,6 +368,49 @@ mod tests {
 
     fn ts(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>().unwrap().as_second()
+    }
+
+    #[test]
+    fn an_incident_of_several_alerts_is_one_row() {
+        let alert = |event: &str, rule: &str, at: i64, incident: &str| Alert {
+            rule_id: rule.into(),
+            severity: Severity::High,
+            title: format!("Title of {rule}"),
+            summary: format!("summary {event}"),
+            event_id: event.into(),
+            event_ids: vec![event.into()],
+            effective_at: at,
+            suppressed: 0,
+            facts: crate::alert::Facts {
+                actor: Some("bob@example.com".into()),
+                incident: Some(incident.into()),
+                ..Default::default()
+            },
+        };
+        let alerts = [
+            alert("e1", "r.owner", 1_000, "incident-e1"),
+            alert("e2", "r.after_hours", 1_090, "incident-e1"),
+            alert("e3", "r.other", 5_000, "incident-e3"),
+        ];
+        let (_, text, html) =
+            render(&Templates::new(), &alerts, 0, 10_000, &Style::in_zone(None)).unwrap();
+        let rows: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("== Incidents"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  - "))
+            .collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        assert!(
+            rows[0].contains("2 alerts over 1m 30s")
+                && rows[0].contains("bob@example.com")
+                && rows[0].contains("Title of r.owner, Title of r.after_hours"),
+            "{}",
+            rows[0]
+        );
+        assert!(html.contains(
+            "<h2 style=\"margin:8px 0;font-size:15px;letter-spacing:.06em\">Incidents</h2>"
+        ));
     }
 
     #[test]
