@@ -2,7 +2,8 @@
 //! activity in a 60-person organization, and the same month with labelled
 //! incidents, replayed through the rules and config of
 //! `auditwatch.yaml`; prints how many alerts ordinary activity
-//! raises, per rule, and which incidents were caught.
+//! raises, per rule, and which incidents were caught; then the same for a
+//! 200-person organization over a year.
 //!
 //! ```sh
 //! cargo run --release --example noise_report
@@ -27,6 +28,9 @@ const SEED: u64 = 7;
 const START: &str = "2026-10-05T00:00:00Z";
 const DAYS: u32 = 30;
 const PEOPLE: u32 = 60;
+/// The larger organization, over a year.
+const LARGE_PEOPLE: u32 = 200;
+const LARGE_DAYS: u32 = 365;
 const TIMEZONE: &str = "America/New_York";
 const CONFIG: &str = "auditwatch.yaml";
 const MARKER: &str = "noise-report";
@@ -52,9 +56,12 @@ fn run() -> Result<(), String> {
     };
     let rules = RuleSet::load(&paths, &config.env).map_err(|e| e.to_string())?;
 
-    let benign = Run::new(&rules, false)?;
-    let attacked = Run::new(&rules, true)?;
-    let report = render(&rules, &benign, &attacked);
+    let benign = Run::new(&rules, false, PEOPLE, DAYS)?;
+    let attacked = Run::new(&rules, true, PEOPLE, DAYS)?;
+    let mut report = render(&rules, &benign, &attacked);
+    let large = Run::new(&rules, false, LARGE_PEOPLE, LARGE_DAYS)?;
+    let large_attacked = Run::new(&rules, true, LARGE_PEOPLE, LARGE_DAYS)?;
+    report.push_str(&render_large(&rules, &large, &large_attacked));
 
     match write {
         None => print!("{report}"),
@@ -99,12 +106,12 @@ struct Run {
 }
 
 impl Run {
-    fn new(rules: &RuleSet, incidents: bool) -> Result<Run, String> {
+    fn new(rules: &RuleSet, incidents: bool, people: u32, days: u32) -> Result<Run, String> {
         let opts = Options {
             seed: SEED,
             start: START.parse().map_err(|e| format!("{START}: {e}"))?,
-            days: DAYS,
-            people: PEOPLE,
+            days,
+            people,
             timezone: TIMEZONE.to_owned(),
             incidents,
             max_events: None,
@@ -241,6 +248,72 @@ fn render(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
         out,
         "\n**{caught} of {} incidents caught; {per_day:.1} benign alerts/day.**",
         attacked.incidents.len()
+    );
+    out
+}
+
+/// The larger organization: benign alerts per day, per rule and in all, the
+/// busiest day, and how many of its incidents were caught.
+fn render_large(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
+    let days = f64::from(LARGE_DAYS);
+    let alerts = &benign.report.evaluation.alerts;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### A {LARGE_PEOPLE}-person organization over {LARGE_DAYS} days\n\n\
+         The same generator and seed, {LARGE_PEOPLE} people from {}: {} events, {} benign alerts: \
+         **{:.2} alerts/day**.\n",
+        &START[..10],
+        benign.report.events,
+        alerts.len(),
+        alerts.len() as f64 / days
+    );
+    let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
+    for a in alerts {
+        *per_day.entry(a.effective_at.div_euclid(86_400)).or_default() += 1;
+    }
+    let busiest = per_day.values().max().copied().unwrap_or(0);
+    let quiet_days = LARGE_DAYS as usize - per_day.len().min(LARGE_DAYS as usize);
+    let _ = writeln!(
+        out,
+        "The busiest day had {busiest} alerts; {quiet_days} of the {LARGE_DAYS} days had none.\n"
+    );
+    let mut rows: Vec<(&str, u64)> = benign
+        .report
+        .evaluation
+        .stats
+        .iter()
+        .filter(|s| s.alerts > 0)
+        .map(|s| (s.id.as_str(), s.alerts))
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let _ = writeln!(out, "| rule | severity | alerts | per day |");
+    let _ = writeln!(out, "|---|---|---:|---:|");
+    for (id, n) in &rows {
+        let severity = rules
+            .rules()
+            .iter()
+            .find(|r| r.id == *id)
+            .map_or("?", |r| r.severity.as_str());
+        let _ = writeln!(out, "| `{id}` | {severity} | {n} | {:.2} |", *n as f64 / days);
+    }
+    let attacked_alerts = &attacked.report.evaluation.alerts;
+    let caught = attacked
+        .incidents
+        .iter()
+        .filter(|incident| {
+            let ids: HashSet<&str> = incident.event_ids.iter().map(String::as_str).collect();
+            attacked_alerts
+                .iter()
+                .any(|a| a.event_ids.iter().any(|e| ids.contains(e.as_str())))
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "\nWith its {} labelled incidents: **{caught} of {} caught; {:.2} benign alerts/day.**",
+        attacked.incidents.len(),
+        attacked.incidents.len(),
+        alerts.len() as f64 / days
     );
     out
 }
