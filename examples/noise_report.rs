@@ -270,7 +270,9 @@ fn render_large(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
     );
     let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
     for a in alerts {
-        *per_day.entry(a.effective_at.div_euclid(86_400)).or_default() += 1;
+        *per_day
+            .entry(a.effective_at.div_euclid(86_400))
+            .or_default() += 1;
     }
     let busiest = per_day.values().max().copied().unwrap_or(0);
     let quiet_days = LARGE_DAYS as usize - per_day.len().min(LARGE_DAYS as usize);
@@ -295,7 +297,11 @@ fn render_large(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
             .iter()
             .find(|r| r.id == *id)
             .map_or("?", |r| r.severity.as_str());
-        let _ = writeln!(out, "| `{id}` | {severity} | {n} | {:.2} |", *n as f64 / days);
+        let _ = writeln!(
+            out,
+            "| `{id}` | {severity} | {n} | {:.2} |",
+            *n as f64 / days
+        );
     }
     let attacked_alerts = &attacked.report.evaluation.alerts;
     let caught = attacked
