@@ -3,16 +3,17 @@
 //! keeps the old set, is logged with its position, counted in `/metrics`
 //! and reported to the default route once; SIGHUP reloads the fixed set.
 
+mod observe;
 mod serve;
 mod standin;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditwatch::alert::Alert;
 use auditwatch::store::{SqliteStore, Store};
+use observe::{Lines, value};
 use serde_json::{Value, json};
 use standin::{ADMIN_KEY, StandIn};
 
@@ -40,24 +41,7 @@ fn free_port() -> u16 {
 }
 
 fn metrics(port: u16) -> prometheus_parse::Scrape {
-    let body = get_text(&format!("http://127.0.0.1:{port}/metrics"));
-    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
-}
-
-/// A sample's value in `scrape`, 0 when absent.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
+    observe::scrape(&get_text(&format!("http://127.0.0.1:{port}/metrics")))
 }
 
 fn get_text(url: &str) -> String {
@@ -67,45 +51,6 @@ fn get_text(url: &str) -> String {
         .build()
         .unwrap();
     rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
-}
-
-/// The watcher's stderr, line by line.
-struct Lines {
-    rx: std::sync::mpsc::Receiver<String>,
-}
-
-impl Lines {
-    fn of(child: &mut Child) -> Lines {
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx }
-    }
-
-    /// The lines up to and including the first that contains `text`.
-    fn until(&self, text: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    seen.push(line);
-                    if found {
-                        return seen;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {text:?} in:\n{}", seen.join("\n"));
-    }
 }
 
 fn alerts(state: &Path) -> Vec<Alert> {

@@ -2,6 +2,7 @@
 //! a successful poll, the token, `/metrics` read with a Prometheus text
 //! parser, and the status page with event text escaped.
 
+mod observe;
 mod serve;
 mod standin;
 
@@ -111,20 +112,9 @@ fn health_token_metrics_and_the_status_page() {
     assert_eq!(get(&format!("{base}/metrics"), None).0, 401);
     assert_eq!(get(&format!("{base}/metrics"), Some("wrong")).0, 401);
     let text = wait_for(&format!("{base}/metrics"), Some(TOKEN), 200);
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let scrape = observe::scrape(&text);
     let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name)
-            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                _ => 0.0,
-            })
-            .sum()
+        observe::value(&scrape, name, label.as_slice())
     };
     assert_eq!(
         value("auditwatch_events_evaluated_total", None),

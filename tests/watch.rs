@@ -3,17 +3,18 @@
 //! restarts and `kill -9`, API failures, a full or read-only state file,
 //! and agreement with `rulecheck`.
 
+mod observe;
 mod serve;
 mod standin;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use auditwatch::alert::Alert;
 use auditwatch::store::{SqliteStore, Store};
+use observe::Lines;
 use serde_json::{Value, json};
 use standin::{ADMIN_KEY, RetryAfter, StandIn};
 
@@ -541,39 +542,6 @@ fn a_refused_key_stops_with_a_clear_message_and_status_1() {
         "not even the API's masked form: {stderr}"
     );
     assert_eq!(api.requests().len(), 1, "a refused key is not retried");
-}
-
-/// Reads a child's stderr on a thread; `wait_for` blocks until a line
-/// containing the text came, or the child ended.
-struct Lines {
-    rx: std::sync::mpsc::Receiver<String>,
-}
-
-impl Lines {
-    fn of(child: &mut Child) -> Lines {
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx }
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
 }
 
 #[test]

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use super::EXIT_OK;
 use super::watch::Failure;
 use crate::config::RuleConfig;
 use crate::source::{self, Source};
@@ -27,20 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("auditwatch: cannot start: {e}");
-            return super::EXIT_FAILED;
-        }
-    };
-    match runtime.block_on(export(args)) {
-        Ok(()) => EXIT_OK,
-        Err(f) => {
-            eprintln!("auditwatch export: {}", f.message);
-            f.code
-        }
-    }
+    super::run_async("auditwatch export", export(args))
 }
 
 /// Loads the source of a config for a command that reads a range.

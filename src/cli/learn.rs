@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use super::EXIT_OK;
 use super::watch::Failure;
 use crate::store::SqliteStore;
 
@@ -22,20 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("auditwatch: cannot start: {e}");
-            return super::EXIT_FAILED;
-        }
-    };
-    match runtime.block_on(learn(args)) {
-        Ok(()) => EXIT_OK,
-        Err(f) => {
-            eprintln!("auditwatch learn: {}", f.message);
-            f.code
-        }
-    }
+    super::run_async("auditwatch learn", learn(args))
 }
 
 async fn learn(args: &Args) -> Result<(), Failure> {

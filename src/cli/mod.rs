@@ -134,6 +134,28 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Runs a command's async body on a new runtime; a failure is printed as
+/// `PREFIX: message` and gives its exit status.
+fn run_async(
+    prefix: &str,
+    body: impl std::future::Future<Output = Result<(), watch::Failure>>,
+) -> u8 {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditwatch: cannot start: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match runtime.block_on(body) {
+        Ok(()) => EXIT_OK,
+        Err(f) => {
+            eprintln!("{prefix}: {}", f.message);
+            f.code
+        }
+    }
+}
+
 /// The config a command uses: `-c`, else `./auditwatch.yaml` when it exists.
 pub(crate) fn config_path(given: Option<&std::path::Path>) -> Result<std::path::PathBuf, String> {
     match given {

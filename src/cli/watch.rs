@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::config::{Config, SourceConfig, StartAt};
 use crate::notify::{self, Destination, Destinations, Routes, SharedStore};
 use crate::rules::RuleSet;
@@ -52,20 +52,7 @@ impl Failure {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("auditwatch: cannot start: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    match runtime.block_on(watch(args)) {
-        Ok(()) => EXIT_OK,
-        Err(f) => {
-            eprintln!("auditwatch: {}", f.message);
-            f.code
-        }
-    }
+    super::run_async("auditwatch", watch(args))
 }
 
 /// What `watch` and the other commands that poll need from a config.
