@@ -716,6 +716,51 @@ fn email_alerts_and_digests_over_smtp() {
 }
 
 #[test]
+fn the_mails_of_one_incident_form_one_thread() {
+    let api = StandIn::start();
+    let t = now() - 600;
+    api.add([
+        event("ev-1", "ip_allowlist.deleted", t, "mallory@evil.example"),
+        event("ev-2", "api_key.created", t + 60, "mallory@evil.example"),
+        event("ev-3", "ip_allowlist.deleted", t + 120, "eve@example.com"),
+    ]);
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let places = Places {
+        smtp: Some(&smtp),
+        destinations: "  mail: {type: email, to: [oncall@example.com]}\n".into(),
+        routing: "  default: [mail]\n".into(),
+    };
+    let bot = Bot::new(&api, &places);
+    let out = bot.run(&["watch", "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mails = smtp.wait_for(3, Duration::from_secs(20));
+    assert_eq!(mails.len(), 3);
+    let about = |who: &str, subject: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject.contains(subject) && m.text.as_deref().unwrap_or("").contains(who))
+            .unwrap_or_else(|| panic!("no mail about {who} / {subject}: {mails:?}"))
+    };
+    let first = about("mallory@evil.example", "Allowlist deleted");
+    let second = about("mallory@evil.example", "Key created");
+    let other = about("eve@example.com", "Allowlist deleted");
+    let root = "<incident-ev-1@auditwatch>";
+    assert_eq!(first.message_id.as_deref(), Some(root));
+    assert_eq!(first.in_reply_to, None);
+    assert_eq!(second.in_reply_to.as_deref(), Some(root));
+    assert_eq!(second.references.as_deref(), Some(root));
+    assert_eq!(
+        other.message_id.as_deref(),
+        Some("<incident-ev-3@auditwatch>")
+    );
+    assert_eq!(other.in_reply_to, None);
+}
+
+#[test]
 fn a_rejected_recipient_is_kept_failed_not_retried() {
     let api = StandIn::start();
     api.add([event(

@@ -29,7 +29,8 @@ pub(crate) struct Hit {
     /// The steps of the rule's sequence the event passes, as bits.
     pub steps: u32,
     /// The values that tie its alert to an incident (one per
-    /// `incidents.by` path, `None` where the event has none).
+    /// `incidents.by` path, `None` where the event has none); empty when
+    /// the event can be read again ([`Context::At`]).
     pub entities: Vec<Option<Key>>,
     pub context: Context,
 }
@@ -245,9 +246,11 @@ impl<'r> Checker<'r> {
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
         });
-        let entities = match self.rules.incidents() {
-            Some(inc) => inc.by.iter().map(|p| self.value(p, event)).collect(),
-            None => Vec::new(),
+        // Read again with the event when it can be (`at`): only alerts
+        // need them.
+        let entities = match (self.rules.incidents(), at) {
+            (Some(inc), None) => inc.by.iter().map(|p| self.value(p, event)).collect(),
+            _ => Vec::new(),
         };
         Hit {
             entities,
@@ -316,7 +319,7 @@ fn same_paths(a: &[FieldPath], b: &[FieldPath]) -> bool {
 
 /// Writes the text of a path's value (arrays and objects as their JSON);
 /// false when the value is missing.
-fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) -> bool {
+pub(crate) fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) -> bool {
     use std::fmt::Write;
     match path.resolve(event) {
         FieldValue::Missing => return false,

@@ -135,6 +135,13 @@ fn sequence_step(
     seq: &crate::rules::Sequence,
     m: Match<'_>,
 ) -> Option<(Vec<String>, i64)> {
+    let last = seq.steps.len() - 1;
+    // An event that passes no first step can only follow one: with
+    // nothing before it for this key, it is of no use (the common case of
+    // a success with no failure before it).
+    if m.steps & 1 == 0 && group.is_empty() {
+        return None;
+    }
     let pos = group.partition_point(|e| (e.at, &*e.id) <= (m.at, m.event_id));
     group.insert(
         pos,
@@ -154,7 +161,6 @@ fn sequence_step(
         group.pop_front();
         pos = pos.checked_sub(1)?;
     }
-    let last = seq.steps.len() - 1;
     if m.steps & (1 << last) == 0 {
         return None;
     }
@@ -379,6 +385,8 @@ impl RuleState {
             (None, Some(seq)) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
+                    // Only a first step can begin a sequence.
+                    None if m.steps & 1 == 0 => return Outcome::Counted,
                     None => state.groups.entry(m.group.into()).or_default(),
                 };
                 match sequence_step(group, seq, m) {

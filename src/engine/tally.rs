@@ -138,7 +138,8 @@ impl<'r> Tally<'r> {
             }
         };
         let rule = &self.rules.rules()[hit.rule];
-        let (summary, mut facts, failed) = self.summary(rule, hit, event_ids.len(), events);
+        let (summary, mut facts, failed, entities) =
+            self.summary(rule, hit, event_ids.len(), events);
         if let Some(message) = failed {
             self.summary_errors.push(EvalError {
                 rule: hit.rule,
@@ -162,11 +163,7 @@ impl<'r> Tally<'r> {
         }
         facts.repeat = repeat;
         if !repeat && let Some(inc) = self.rules.incidents() {
-            let entities: Vec<Option<&str>> = hit
-                .entities
-                .iter()
-                .map(|k| k.map(|k| events.key(hit.event, k)))
-                .collect();
+            let entities: Vec<Option<&str>> = entities.iter().map(|e| e.as_deref()).collect();
             facts.incident =
                 Some(state.incident(inc.window, &entities, hit.effective_at, event_id));
         }
@@ -183,22 +180,34 @@ impl<'r> Tally<'r> {
         });
     }
 
-    /// The summary of an alert fired by `hit`, and the facts of its event.
+    /// The summary of an alert fired by `hit`, the facts of its event, and
+    /// its `incidents.by` values (taken with the hit, or read from the
+    /// event read again).
     fn summary(
         &self,
         rule: &Rule,
         hit: &Hit,
         count: usize,
         events: &dyn EventSource,
-    ) -> (String, Facts, Option<String>) {
+    ) -> (String, Facts, Option<String>, Vec<Option<String>>) {
         match &hit.context {
             Context::Taken(ctx, facts) => {
                 let (text, failed) = self.rules.render_summary(rule, ctx, count);
-                (text, facts.as_deref().cloned().unwrap_or_default(), failed)
+                let entities = hit
+                    .entities
+                    .iter()
+                    .map(|k| k.map(|k| events.key(hit.event, k).to_owned()))
+                    .collect();
+                (
+                    text,
+                    facts.as_deref().cloned().unwrap_or_default(),
+                    failed,
+                    entities,
+                )
             }
             Context::At(at) => {
                 let text = events.read(at);
-                let (ctx, facts) = match text.as_deref().map(Event::parse) {
+                let (ctx, facts, entities) = match text.as_deref().map(Event::parse) {
                     Some(Ok(event)) => (
                         rule.summary_context(&event),
                         if self.facts {
@@ -206,6 +215,15 @@ impl<'r> Tally<'r> {
                         } else {
                             Facts::default()
                         },
+                        self.rules.incidents().map_or_else(Vec::new, |inc| {
+                            inc.by
+                                .iter()
+                                .map(|p| {
+                                    let mut out = String::new();
+                                    super::check::write_text(p, &event, &mut out).then_some(out)
+                                })
+                                .collect()
+                        }),
                     ),
                     _ => (
                         SummaryContext::Text(format!(
@@ -213,10 +231,11 @@ impl<'r> Tally<'r> {
                             rule.title
                         )),
                         Facts::default(),
+                        Vec::new(),
                     ),
                 };
                 let (text, failed) = self.rules.render_summary(rule, &ctx, count);
-                (text, facts, failed)
+                (text, facts, failed, entities)
             }
         }
     }

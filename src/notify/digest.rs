@@ -150,7 +150,7 @@ impl Digest {
         until: i64,
     ) -> Result<String, SendError> {
         let (subject, text, html) = render(&self.templates, alerts, since, until, &self.style)?;
-        self.mailer.send(&self.to, &subject, text, html).await
+        self.mailer.send(&self.to, &subject, text, html, None).await
     }
 
     /// Sends the digest if its period has ended (`watch --once`).

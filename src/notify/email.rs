@@ -86,17 +86,28 @@ impl Mailer {
         })
     }
 
-    /// Sends one message to `to`; the server's answer on success.
+    /// Sends one message to `to`; the server's answer on success. With
+    /// `incident`, the message belongs to that incident's thread: the
+    /// incident's first alert starts it, the others reply to it.
     pub async fn send(
         &self,
         to: &[Mailbox],
         subject: &str,
         text: String,
         html: String,
+        incident: Option<Incident<'_>>,
     ) -> Result<String, SendError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(subject.replace(['\r', '\n'], " "));
+        if let Some(incident) = incident {
+            let id = incident.message_id();
+            builder = if incident.first {
+                builder.message_id(Some(id))
+            } else {
+                builder.in_reply_to(id.clone()).references(id)
+            };
+        }
         for m in to {
             builder = builder.to(m.clone());
         }
@@ -266,6 +277,37 @@ impl Email {
     }
 }
 
+/// The incident a message belongs to, for mail clients to thread it.
+#[derive(Debug, Clone, Copy)]
+pub struct Incident<'a> {
+    pub id: &'a str,
+    /// Whether the message is the incident's first alert.
+    pub first: bool,
+}
+
+impl<'a> Incident<'a> {
+    /// The incident of `alert`, if it has one.
+    pub fn of(alert: &'a Alert) -> Option<Incident<'a>> {
+        let id = alert.facts.incident.as_deref()?;
+        Some(Incident {
+            id,
+            first: id.strip_prefix("incident-") == Some(alert.event_id.as_str()),
+        })
+    }
+
+    /// `<incident-…@auditwatch>`, with only letters, digits, `.`, `_` and
+    /// `-` kept of the id (it holds an event id, which is untrusted).
+    pub fn message_id(&self) -> String {
+        let safe: String = self
+            .id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .take(200)
+            .collect();
+        format!("<{safe}@auditwatch>")
+    }
+}
+
 impl Destination for Email {
     fn name(&self) -> &str {
         &self.name
@@ -275,7 +317,11 @@ impl Destination for Email {
         Box::pin(async move {
             let (subject, text, html) =
                 self.templates.alert(&parcel.delivery.alert, &self.style)?;
-            let answer = self.mailer.send(&self.to, &subject, text, html).await?;
+            let alert = &parcel.delivery.alert;
+            let answer = self
+                .mailer
+                .send(&self.to, &subject, text, html, Incident::of(alert))
+                .await?;
             Ok(Accepted::answer(&answer))
         })
     }

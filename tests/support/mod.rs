@@ -142,6 +142,8 @@ pub struct Mail {
     /// The Subject header, decoded; "" without one.
     pub subject: String,
     pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Option<String>,
     pub date: Option<String>,
     /// The top-level content type, such as `multipart/alternative`.
     pub content_type: String,

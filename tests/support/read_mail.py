@@ -11,6 +11,8 @@ of objects:
     to            the address (addr-spec) of each mailbox in To
     subject       the Subject header, decoded, or ""
     message_id    the Message-ID header, or null
+    in_reply_to   the In-Reply-To header, or null
+    references    the References header, or null
     date          the Date header, or null
     content_type  the top-level content type, e.g. "multipart/alternative"
     text          the text/plain body, decoded, or null
@@ -68,6 +70,8 @@ def describe(path):
         "to": addresses(msg, "To"),
         "subject": header(msg, "Subject") or "",
         "message_id": header(msg, "Message-ID"),
+        "in_reply_to": header(msg, "In-Reply-To"),
+        "references": header(msg, "References"),
         "date": header(msg, "Date"),
         "content_type": msg.get_content_type(),
         "text": body(msg, "plain"),
