@@ -28,20 +28,28 @@ pub(crate) struct Hit {
     pub suppress_key: Option<Key>,
     /// The steps of the rule's sequence the event passes, as bits.
     pub steps: u32,
-    /// The values that tie its alert to an incident (one per
-    /// `incidents.by` path, `None` where the event has none); empty when
-    /// the event can be read again ([`Context::At`]).
-    pub entities: Vec<Option<Key>>,
     pub context: Context,
 }
 
 /// What a hit's summary will be rendered from.
 #[derive(Debug, Clone)]
 pub(crate) enum Context {
-    /// Taken from the event at match time (with its facts, when wanted).
-    Taken(SummaryContext, Option<Box<Facts>>),
+    /// Taken from the event at match time (boxed, so that the hits of
+    /// `rulecheck`, which read their event again, stay small).
+    Taken(Box<Taken>),
     /// Not taken: the event is read again from its input if an alert needs it.
     At(Location),
+}
+
+/// What an alert needs of its event, taken at match time.
+#[derive(Debug, Clone)]
+pub(crate) struct Taken {
+    pub summary: SummaryContext,
+    /// The event's facts, when wanted.
+    pub facts: Option<Facts>,
+    /// The values that tie its alert to an incident (one per
+    /// `incidents.by` path, `None` where the event has none).
+    pub entities: Vec<Option<Key>>,
 }
 
 /// Where an event's text lies in an input that can be read again.
@@ -246,14 +254,21 @@ impl<'r> Checker<'r> {
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
         });
-        // Read again with the event when it can be (`at`): only alerts
-        // need them.
-        let entities = match (self.rules.incidents(), at) {
-            (Some(inc), None) => inc.by.iter().map(|p| self.value(p, event)).collect(),
-            _ => Vec::new(),
+        let context = match at {
+            Some(at) => Context::At(at),
+            None => {
+                let entities = match self.rules.incidents() {
+                    Some(inc) => inc.by.iter().map(|p| self.value(p, event)).collect(),
+                    None => Vec::new(),
+                };
+                Context::Taken(Box::new(Taken {
+                    summary: rule.summary_context(event),
+                    facts: self.facts.then(|| Facts::of_event(event)),
+                    entities,
+                }))
+            }
         };
         Hit {
-            entities,
             rule: index,
             event: no,
             effective_at: event.effective_at(),
@@ -261,13 +276,7 @@ impl<'r> Checker<'r> {
             distinct,
             suppress_key,
             steps,
-            context: match at {
-                Some(at) => Context::At(at),
-                None => Context::Taken(
-                    rule.summary_context(event),
-                    self.facts.then(|| Box::new(Facts::of_event(event))),
-                ),
-            },
+            context,
         }
     }
 
@@ -334,4 +343,20 @@ pub(crate) fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) 
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_that_reads_its_event_again_stays_small() {
+        // rulecheck keeps every hit of a chunk until it is ordered: on the
+        // org benchmark that is over a million of them.
+        assert!(
+            std::mem::size_of::<Hit>() <= 88,
+            "{} bytes",
+            std::mem::size_of::<Hit>()
+        );
+    }
 }

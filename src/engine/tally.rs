@@ -191,16 +191,16 @@ impl<'r> Tally<'r> {
         events: &dyn EventSource,
     ) -> (String, Facts, Option<String>, Vec<Option<String>>) {
         match &hit.context {
-            Context::Taken(ctx, facts) => {
-                let (text, failed) = self.rules.render_summary(rule, ctx, count);
-                let entities = hit
+            Context::Taken(taken) => {
+                let (text, failed) = self.rules.render_summary(rule, &taken.summary, count);
+                let entities = taken
                     .entities
                     .iter()
                     .map(|k| k.map(|k| events.key(hit.event, k).to_owned()))
                     .collect();
                 (
                     text,
-                    facts.as_deref().cloned().unwrap_or_default(),
+                    taken.facts.clone().unwrap_or_default(),
                     failed,
                     entities,
                 )
