@@ -271,11 +271,17 @@ impl Telemetry {
         let by_rule = RuleLabel {
             rule: rule.to_owned(),
         };
+        // Read only: a look at the page adds no series to /metrics.
+        let read =
+            |family: &Family<RuleLabel, Counter>| family.get(&by_rule).map_or(0, |c| c.get());
+        let read_sev = |family: &Family<RuleLabels, Counter>| {
+            family.get(&with_severity).map_or(0, |c| c.get())
+        };
         RuleCounts {
-            matched: self.matches.get_or_create(&by_rule).get(),
-            alerts: self.alerts.get_or_create(&with_severity).get(),
-            suppressed: self.suppressed.get_or_create(&with_severity).get(),
-            errors: self.evaluation_errors.get_or_create(&by_rule).get(),
+            matched: read(&self.matches),
+            alerts: read_sev(&self.alerts),
+            suppressed: read_sev(&self.suppressed),
+            errors: read(&self.evaluation_errors),
         }
     }
 

@@ -58,13 +58,26 @@ fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
 /// the entities Slack asks for, so no `<!channel>`, `<@U…>` or `<url|label>`
 /// can form.
 pub fn slack_plain(text: &str) -> String {
-    let text = plain_lines(text);
+    entities(&plain_lines(text), false)
+}
+
+/// Untrusted text for HTML (the status page): control and bidi characters
+/// escaped as in [`plain`], and `&`, `<`, `>`, `"` and `'` as entities.
+pub fn html(text: &str) -> String {
+    entities(&plain(text), true)
+}
+
+/// `text` with `&`, `<` and `>` (and, with `quotes`, `"` and `'`) written
+/// as entities.
+fn entities(text: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&#39;"),
             c => out.push(c),
         }
     }

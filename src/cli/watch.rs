@@ -286,12 +286,16 @@ async fn watch(args: &Args) -> Result<(), Failure> {
                 _ = tokio::time::sleep_until(next_poll) => break None,
                 _ = stop.changed() => break Some(Ok(())),
                 Some(trigger) = reload_rx.recv() => {
-                    let reloaded = reload(
+                    let reloaded = crate::watch::reload::apply(
                         trigger,
                         &mut config,
                         &mut watcher,
                         &mut failure_notice,
-                        server.as_ref().map(|(_, status)| status.as_ref()),
+                        |rules| {
+                            if let Some((_, status)) = &server {
+                                status.set_rules(rules);
+                            }
+                        },
                     );
                     match reloaded {
                         Ok(true) => files = watch_files(&config, reload_tx.clone()),
@@ -333,61 +337,6 @@ fn watch_files(
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the rule files for changes; reload with SIGHUP");
             None
-        }
-    }
-}
-
-/// Reloads the rules and lists; true when a new set is in force.
-fn reload(
-    trigger: Trigger,
-    config: &mut Config,
-    watcher: &mut Watcher,
-    notice: &mut FailureNotice,
-    status: Option<&crate::server::Status>,
-) -> Result<bool, WatchError> {
-    let now = crate::time::now();
-    let t = crate::telemetry::telemetry();
-    match crate::watch::reload::reload(config) {
-        Ok((new_config, rules)) => {
-            for w in rules.warnings() {
-                tracing::warn!("{}", crate::text::plain(&w.to_string()));
-            }
-            let rules = Arc::new(rules);
-            let dropped = watcher.reload(rules.clone());
-            for id in &dropped {
-                tracing::info!(rule_id = %id, "threshold and suppression state dropped: the rule is gone or its logic changed");
-            }
-            if let Some(status) = status {
-                status.set_rules(rules.clone());
-            }
-            t.reloaded(now, Ok(rules.len()));
-            notice.ok();
-            tracing::info!(
-                trigger = trigger.as_str(),
-                rules = rules.len(),
-                state_dropped = dropped.len(),
-                "rules reloaded"
-            );
-            config.rules = new_config.rules;
-            config.lists = new_config.lists;
-            config.business_hours = new_config.business_hours;
-            Ok(true)
-        }
-        Err(problems) => {
-            for p in &problems {
-                tracing::error!(problem = %crate::text::plain(p), "rule reload failed");
-            }
-            tracing::error!(
-                trigger = trigger.as_str(),
-                problems = problems.len(),
-                rules = watcher.rules().len(),
-                "rule reload failed; the rules loaded before stay in force"
-            );
-            t.reloaded(now, Err(problems.first().cloned().unwrap_or_default()));
-            if let Some(alert) = notice.failed(&problems, now) {
-                watcher.raise_to_default(alert)?;
-            }
-            Ok(false)
         }
     }
 }

@@ -185,24 +185,9 @@ impl<'r> Checker<'r> {
                 .passes(i, event, type_checked, &mut view, self.scripts.as_ref())
             {
                 Ok(true) => {
-                    let steps = match &self.rules.rules()[i].sequence {
-                        Some(seq) => match seq.steps_of(event) {
-                            0 => continue,
-                            steps => steps,
-                        },
-                        None => 0,
-                    };
-                    // A value that is not there is not a new value.
-                    if let Some(fs) = &self.rules.rules()[i].first_seen
-                        && fs
-                            .of
-                            .iter()
-                            .any(|p| matches!(p.resolve(event), FieldValue::Missing))
-                    {
-                        continue;
+                    if let Some(hit) = self.hit(i, event, no, at) {
+                        self.found.hits.push(hit);
                     }
-                    let hit = self.hit(i, event, no, at, steps);
-                    self.found.hits.push(hit);
                 }
                 Ok(false) => {}
                 Err(message) => self.found.errors.push((
@@ -223,33 +208,35 @@ impl<'r> Checker<'r> {
         std::mem::take(&mut self.found)
     }
 
+    /// The hit of an event that passed rule `index`'s match, condition and
+    /// script; `None` when the rule's own kind rules it out (no step of its
+    /// sequence, or a missing first-seen value, which is never new).
     fn hit(
         &mut self,
         index: usize,
         event: &Event<'_>,
         no: EventNo,
         at: Option<Location>,
-        steps: u32,
-    ) -> Hit {
+    ) -> Option<Hit> {
         let rule = &self.rules.rules()[index];
-        let threshold = rule.threshold.as_ref();
-        let group = match (threshold, &rule.sequence, &rule.first_seen) {
-            (Some(t), _, _) => Some(self.key(&t.group_by, event)),
-            (None, Some(seq), _) => Some(self.key(&seq.by, event)),
-            (None, None, Some(fs)) => Some(self.key(&fs.per, event)),
-            (None, None, None) => None,
+        let steps = match &rule.sequence {
+            Some(seq) => match seq.steps_of(event) {
+                0 => return None,
+                steps => steps,
+            },
+            None => 0,
         };
         let distinct = match &rule.first_seen {
-            Some(fs) => Some(self.key(&fs.of, event)),
-            None => threshold
+            Some(fs) => Some(self.present_key(&fs.of, event)?),
+            None => rule
+                .threshold
+                .as_ref()
                 .and_then(|t| t.distinct.as_ref())
                 .and_then(|p| self.value(p, event)),
         };
-        let group_paths = threshold
-            .map(|t| &t.group_by)
-            .or(rule.sequence.as_ref().map(|s| &s.by))
-            .or(rule.first_seen.as_ref().map(|f| &f.per));
-        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, group_paths) {
+        let group_by = rule.group_by();
+        let group = group_by.map(|paths| self.key(paths, event));
+        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, group_by) {
             // The same paths make the same key: share it.
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
@@ -268,7 +255,7 @@ impl<'r> Checker<'r> {
                 }))
             }
         };
-        Hit {
+        Some(Hit {
             rule: index,
             event: no,
             effective_at: event.effective_at(),
@@ -277,7 +264,7 @@ impl<'r> Checker<'r> {
             suppress_key,
             steps,
             context,
-        }
+        })
     }
 
     /// The key made of the values of `paths`, where a missing value is a
@@ -293,6 +280,21 @@ impl<'r> Checker<'r> {
             }
         }
         self.intern(start)
+    }
+
+    /// The key made of the values of `paths`, when every one has a value.
+    fn present_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Option<Key> {
+        let start = self.found.keys.len();
+        for (i, p) in paths.iter().enumerate() {
+            if i > 0 {
+                self.found.keys.push('\u{1f}');
+            }
+            if !write_text(p, event, &mut self.found.keys) {
+                self.found.keys.truncate(start);
+                return None;
+            }
+        }
+        Some(self.intern(start))
     }
 
     /// The text of one path's value, when it has one.

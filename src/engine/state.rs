@@ -374,15 +374,14 @@ impl RuleState {
         self.maybe_prune(m.at, rules);
         let state = &mut self.rules[m.rule];
         let mut first_at = m.at;
-        let event_ids = match (&rule.threshold, &rule.sequence) {
-            (None, None) if rule.first_seen.is_some() => {
-                let fs = rule.first_seen.as_ref().expect("checked");
+        let event_ids = match (&rule.threshold, &rule.sequence, &rule.first_seen) {
+            (None, None, Some(fs)) => {
                 if !first_seen(state, fs, m) {
                     return Outcome::Counted;
                 }
                 vec![m.event_id.to_owned()]
             }
-            (None, Some(seq)) => {
+            (None, Some(seq), _) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
                     // Only a first step can begin a sequence.
@@ -397,8 +396,8 @@ impl RuleState {
                     None => return Outcome::Counted,
                 }
             }
-            (None, None) => vec![m.event_id.to_owned()],
-            (Some(t), _) => {
+            (None, None, None) => vec![m.event_id.to_owned()],
+            (Some(t), _, _) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
                     None => state.groups.entry(m.group.into()).or_default(),
@@ -511,12 +510,7 @@ impl RuleState {
             incidents.by_entity.retain(|_, id| open.contains_key(id));
         }
         for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
-            let window = rule
-                .threshold
-                .as_ref()
-                .map(|t| t.window)
-                .or(rule.sequence.as_ref().map(|s| s.within));
-            if let Some(window) = window {
+            if let Some(window) = rule.window() {
                 let keep = window.saturating_add(late);
                 state
                     .groups

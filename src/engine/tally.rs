@@ -152,12 +152,7 @@ impl<'r> Tally<'r> {
             .suppress_key
             .or(hit.group)
             .map(|k| events.key(hit.event, k).to_owned());
-        if let Some(window) = rule
-            .threshold
-            .as_ref()
-            .map(|t| t.window)
-            .or(rule.sequence.as_ref().map(|s| s.within))
-        {
+        if let Some(window) = rule.window() {
             facts.first_at = Some(first_at);
             facts.window = Some(window);
         }

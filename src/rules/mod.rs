@@ -303,6 +303,26 @@ impl RuleSet {
 }
 
 impl Rule {
+    /// The paths whose values key the rule's state: its threshold's
+    /// `group_by`, its sequence's `by` or its first-seen `per`.
+    pub(crate) fn group_by(&self) -> Option<&[FieldPath]> {
+        if let Some(t) = &self.threshold {
+            return Some(&t.group_by);
+        }
+        if let Some(s) = &self.sequence {
+            return Some(&s.by);
+        }
+        self.first_seen.as_ref().map(|f| f.per.as_slice())
+    }
+
+    /// The time window of its threshold or sequence, in seconds.
+    pub(crate) fn window(&self) -> Option<i64> {
+        self.threshold
+            .as_ref()
+            .map(|t| t.window)
+            .or(self.sequence.as_ref().map(|s| s.within))
+    }
+
     /// The event types the rule names in its top-level `type` entry (see
     /// [`Matcher::event_types`]).
     pub fn event_types(&self) -> Option<(bool, Vec<String>)> {

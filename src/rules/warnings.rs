@@ -59,6 +59,11 @@ impl Names {
                 collect_match(&m.value, &mut paths);
             }
         }
+        if let Some(fs) = &raw.first_seen {
+            for p in fs.value.of.0.iter().chain(&fs.value.per.0) {
+                paths.push((p.value.clone(), or(p.referenced, fs.referenced)));
+            }
+        }
         if let Some(s) = &raw.suppress {
             for k in &s.value.key.0 {
                 paths.push((k.value.clone(), or(k.referenced, s.referenced)));

@@ -18,6 +18,7 @@ use crate::config::Secret;
 use crate::notify::{SharedStore, with_store};
 use crate::rules::RuleSet;
 use crate::store::DeliveryStatus;
+use crate::text::html;
 
 /// What the server shows.
 pub struct Status {
@@ -172,22 +173,6 @@ async fn metrics(State(status): State<Arc<Status>>, headers: HeaderMap) -> Respo
         text,
     )
         .into_response()
-}
-
-fn html(text: &str) -> String {
-    let text = crate::text::plain(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 async fn page(State(status): State<Arc<Status>>, headers: HeaderMap) -> Response {

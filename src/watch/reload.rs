@@ -1,8 +1,9 @@
 //! Hot reload: the rules and lists read again on SIGHUP or when their files
 //! change, swapped in only when the whole new set loads.
 //!
-//! A reload reads the config file again for `rules`, `lists` and
-//! `business_hours` (the other sections take effect at the next start),
+//! A reload reads the config file again for `rules`, `lists`,
+//! `business_hours` and `incidents` (the other sections take effect at the
+//! next start),
 //! loads and compiles every rule, and checks that the destinations rules
 //! name exist. Any problem keeps the running set; the problems are logged
 //! with their `file:line:col` and reported once to the default route.
@@ -49,6 +50,63 @@ pub fn reload(running: &Config) -> Result<(Config, RuleSet), Vec<String>> {
     let config = Config::load(&running.path).map_err(|e| vec![e.to_string()])?;
     let rules = load_rules(&config, running)?;
     Ok((config, rules))
+}
+
+/// Reloads `watcher`'s rules and lists from `config`'s file: a set that
+/// loads is put in force (and handed to `swapped`), one that does not is
+/// logged, counted and reported once to the default route. True when a new
+/// set is in force.
+pub fn apply(
+    trigger: Trigger,
+    config: &mut Config,
+    watcher: &mut super::Watcher,
+    notice: &mut FailureNotice,
+    swapped: impl FnOnce(std::sync::Arc<RuleSet>),
+) -> Result<bool, super::WatchError> {
+    let now = crate::time::now();
+    let t = crate::telemetry::telemetry();
+    match reload(config) {
+        Ok((new_config, rules)) => {
+            for w in rules.warnings() {
+                tracing::warn!("{}", crate::text::plain(&w.to_string()));
+            }
+            let rules = std::sync::Arc::new(rules);
+            let dropped = watcher.reload(rules.clone());
+            for id in &dropped {
+                tracing::info!(rule_id = %id, "threshold and suppression state dropped: the rule is gone or its logic changed");
+            }
+            swapped(rules.clone());
+            t.reloaded(now, Ok(rules.len()));
+            notice.ok();
+            tracing::info!(
+                trigger = trigger.as_str(),
+                rules = rules.len(),
+                state_dropped = dropped.len(),
+                "rules reloaded"
+            );
+            config.rules = new_config.rules;
+            config.lists = new_config.lists;
+            config.business_hours = new_config.business_hours;
+            config.incidents = new_config.incidents;
+            Ok(true)
+        }
+        Err(problems) => {
+            for p in &problems {
+                tracing::error!(problem = %crate::text::plain(p), "rule reload failed");
+            }
+            tracing::error!(
+                trigger = trigger.as_str(),
+                problems = problems.len(),
+                rules = watcher.rules().len(),
+                "rule reload failed; the rules loaded before stay in force"
+            );
+            t.reloaded(now, Err(problems.first().cloned().unwrap_or_default()));
+            if let Some(alert) = notice.failed(&problems, now) {
+                watcher.raise_to_default(alert)?;
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Remembers the last failure, so that the same broken set is reported to
