@@ -56,6 +56,39 @@ fn wait_for(url: &str, token: Option<&str>, want: u16) -> String {
     }
 }
 
+/// A watcher of `api` with `rule` as its one rule file, printing alerts to
+/// `stdout`, and `extra` (whole config lines) after the rest of its config;
+/// with its folder, which holds the config.
+fn watcher(
+    api: &StandIn,
+    rule: &str,
+    extra: &str,
+    stdout: Stdio,
+) -> (std::process::Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rule.yaml"), rule).unwrap();
+    std::fs::write(
+        dir.path().join("auditwatch.yaml"),
+        format!(
+            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
+             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
+             {extra}",
+            api.base_url()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["watch", "-c"])
+        .arg(dir.path().join("auditwatch.yaml"))
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, dir)
+}
+
 #[test]
 fn health_token_metrics_and_the_status_page() {
     auditwatch::tls::init();
@@ -70,32 +103,13 @@ fn health_token_metrics_and_the_status_page() {
     }));
     // Every request fails at first: no successful poll yet.
     api.fail_next(100_000);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rule.yaml"),
-        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"{{ actor.email }} from {{ actor.user_agent }}\"\n",
-    )
-    .unwrap();
     let port = free_port();
-    std::fs::write(
-        dir.path().join("auditwatch.yaml"),
-        format!(
-            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
-             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
-             server: {{listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\"}}\n",
-            api.base_url()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "-c"])
-        .arg(dir.path().join("auditwatch.yaml"))
-        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, dir) = watcher(
+        &api,
+        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"{{ actor.email }} from {{ actor.user_agent }}\"\n",
+        &format!("server: {{listen: \"127.0.0.1:{port}\", token: \"{TOKEN}\"}}\n"),
+        Stdio::null(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let body = wait_for(&format!("{base}/healthz"), None, 503);
     assert!(body.contains("no successful poll yet"), "{body}");
@@ -225,31 +239,12 @@ fn health_token_metrics_and_the_status_page() {
 #[test]
 fn a_silent_audit_log_raises_an_alert_and_its_end_a_notice() {
     let api = StandIn::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rule.yaml"),
+    let (mut child, _dir) = watcher(
+        &api,
         "id: t.any\ntitle: Any\nseverity: low\nmatch: {id: {exists: true}}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("auditwatch.yaml"),
-        format!(
-            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
-             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
-             heartbeat: {{silent_for: 2s}}\n",
-            api.base_url()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "-c"])
-        .arg(dir.path().join("auditwatch.yaml"))
-        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        "heartbeat: {silent_for: 2s}\n",
+        Stdio::piped(),
+    );
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
     std::thread::spawn(move || {
@@ -320,32 +315,13 @@ fn the_status_page_in_headless_chromium_keeps_event_text_inert() {
                     "actor": {"type": "session", "session": {"user": {"id": "user-1", "email": "a@example.com"},
                               "ip_address": "198.51.100.7", "user_agent": hostile}},
                     "ip_allowlist.deleted": {"id": "ipl-1"}})]);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rule.yaml"),
-        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"from {{ actor.user_agent }}\"\n",
-    )
-    .unwrap();
     let port = free_port();
-    std::fs::write(
-        dir.path().join("auditwatch.yaml"),
-        format!(
-            "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: 1s\n    start: 1h\n    timeout: 5s\n\
-             rules: [rule.yaml]\nstate: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n\
-             server: {{listen: \"127.0.0.1:{port}\"}}\n",
-            api.base_url()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "-c"])
-        .arg(dir.path().join("auditwatch.yaml"))
-        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, _dir) = watcher(
+        &api,
+        "id: t.deleted\ntitle: Deleted\nseverity: critical\nmatch: {type: ip_allowlist.deleted}\nsummary: \"from {{ actor.user_agent }}\"\n",
+        &format!("server: {{listen: \"127.0.0.1:{port}\"}}\n"),
+        Stdio::null(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let end = Instant::now() + Duration::from_secs(30);
     while !get(&format!("{base}/"), None).1.contains("from &lt;img") {
