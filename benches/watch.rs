@@ -49,7 +49,7 @@ fn write_config(dir: &Path, api: &StandIn, poll: &str) {
     let config = format!(
         "source:\n  openai:\n    admin_key: ${{OPENAI_ADMIN_KEY}}\n    base_url: {}\n    poll_interval: {poll}\n    start: 31d\n\
          rules: [{}]\n\
-         lists:\n  corp_emails: [\"*@example.com\"]\n  office_networks: [\"203.0.113.0/24\"]\n  expected_countries: [\"US\", \"CA\"]\n\
+         lists:\n  corp_emails: [\"*@example.com\"]\n  office_networks: [\"203.0.113.0/24\"]\n  vpn_networks: []\n  expected_countries: [\"US\", \"CA\"]\n\
          business_hours: {{timezone: America/New_York, days: Mon-Fri, hours: \"08:00-19:00\"}}\n\
          state: {{path: aw.db}}\ndestinations:\n  console: {{type: stdout}}\nrouting:\n  default: [console]\n",
         api.base_url(),

@@ -304,16 +304,18 @@ fn render_large(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
         );
     }
     let attacked_alerts = &attacked.report.evaluation.alerts;
-    let caught = attacked
+    let missed: Vec<&str> = attacked
         .incidents
         .iter()
         .filter(|incident| {
             let ids: HashSet<&str> = incident.event_ids.iter().map(String::as_str).collect();
-            attacked_alerts
+            !attacked_alerts
                 .iter()
                 .any(|a| a.event_ids.iter().any(|e| ids.contains(e.as_str())))
         })
-        .count();
+        .map(|incident| incident.name.as_str())
+        .collect();
+    let caught = attacked.incidents.len() - missed.len();
     let _ = writeln!(
         out,
         "\nWith its {} labelled incidents: **{caught} of {} caught; {:.2} benign alerts/day.**",
@@ -321,6 +323,9 @@ fn render_large(rules: &RuleSet, benign: &Run, attacked: &Run) -> String {
         attacked.incidents.len(),
         alerts.len() as f64 / days
     );
+    if !missed.is_empty() {
+        let _ = writeln!(out, "\nMissed: {}.", missed.join(", "));
+    }
     out
 }
 

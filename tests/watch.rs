@@ -30,7 +30,7 @@ const EVERY_EVENT: &str =
     "id: test.every_event\ntitle: Every event\nseverity: info\nmatch: {id: {exists: true}}\n";
 
 /// The lists and business hours the default pack needs.
-const PACK_VALUES: &str = "lists:\n  corp_emails: [\"*@example.com\"]\n  office_networks: [\"203.0.113.0/24\", \"2001:db8:100::/48\"]\n  expected_countries: [\"US\", \"CA\"]\nbusiness_hours: {timezone: America/New_York, days: Mon-Fri, hours: \"08:00-19:00\", holidays: [2026-11-26, 2026-12-25]}\n";
+const PACK_VALUES: &str = "lists:\n  corp_emails: [\"*@example.com\"]\n  office_networks: [\"203.0.113.0/24\", \"2001:db8:100::/48\"]\n  vpn_networks: [\"203.0.113.200/30\"]\n  expected_countries: [\"US\", \"CA\"]\nbusiness_hours: {timezone: America/New_York, days: Mon-Fri, hours: \"08:00-19:00\", holidays: [2026-11-26, 2026-12-25]}\n";
 
 /// One watcher's folder: config, rules, state.
 struct Bot {

@@ -6,8 +6,8 @@ use fastrand::Rng;
 use crate::clock::{self, Clock, hm, is_weekend};
 use crate::event::{Batch, session_actor, user_key_actor};
 use crate::net::{self, Place};
-use crate::org::{Named, Org, SCOPES};
-use crate::people::{self, Base, Device, Role, Trip};
+use crate::org::{MODELS, Named, Org, SCOPES};
+use crate::people::{self, Base, Device, Role, Trip, Vpn};
 use crate::rng::{self, between, chance, normal, pick, poisson};
 
 /// Sessions per working day beyond the first, scaled by each person's `busy` factor.
@@ -121,7 +121,10 @@ fn person_day(org: &mut Org, clock: &Clock, rng: &mut Rng, b: &mut Batch, day: u
         .map(|(secs, dur, loc)| {
             let t = match trip {
                 Some(tr) if loc == Loc::Trip => clock::at(&tr.tz, date, secs),
-                _ => clock.local(date, secs),
+                _ => match &p.zone {
+                    Some(zone) => clock::at(zone, date, secs),
+                    None => clock.local(date, secs),
+                },
             };
             (t, dur, loc)
         })
@@ -137,9 +140,29 @@ fn session(org: &mut Org, rng: &mut Rng, b: &mut Batch, i: usize, t: i64, dur: i
     if !p.active_at(t) {
         return;
     }
+    let elsewhere;
     let (place, dev): (&Place, Device) = match loc {
         Loc::Office => (&p.office, p.devices[0]),
         Loc::Trip => (&p.trip.as_ref().expect("on a trip").place, p.devices[0]),
+        Loc::Home if p.cloud.is_some() && chance(rng, 0.15) => {
+            (p.cloud.as_ref().expect("has one"), p.devices[0])
+        }
+        Loc::Home if p.vpn == Vpn::Corporate && chance(rng, 0.5) => {
+            elsewhere = Place {
+                ip: net::corporate_vpn_ip(i + (t / 3600) as usize),
+                geo: &net::CORPORATE_VPN,
+            };
+            (&elsewhere, p.devices[0])
+        }
+        Loc::Home if p.vpn == Vpn::Consumer && chance(rng, 0.7) => {
+            // The service picks the fastest exit; it changes now and then.
+            let exit = (i + (t / (9 * 86_400)) as usize) % net::CONSUMER_VPN.len();
+            elsewhere = Place {
+                ip: net::consumer_vpn_ip(exit, i),
+                geo: &net::CONSUMER_VPN[exit],
+            };
+            (&elsewhere, p.devices[0])
+        }
         Loc::Home => {
             let place = match &p.home6 {
                 Some(v6) if chance(rng, 0.5) => v6,
@@ -744,8 +767,18 @@ fn modest_rate_limit(org: &mut Org, rng: &mut Rng, b: &mut Batch, pi: usize, act
     };
     let which = rng.u8(..4);
     let lim = &mut p.limits[l];
-    let rpm = ((lim.rpm as f64 * factor / 10.0).round() as i64 * 10).max(10);
-    let tpm = ((lim.tpm as f64 * factor / 1000.0).round() as i64 * 1000).max(1000);
+    // Tuning stays within the usage tier: between an eighth and two and a half times the
+    // model's default.
+    let (rpm0, tpm0) = MODELS
+        .iter()
+        .find(|(m, _, _)| *m == lim.model)
+        .map_or((lim.rpm, lim.tpm), |(_, r, t)| (*r, *t));
+    let tuned = |v: i64, v0: i64, unit: f64| {
+        let x = (v as f64 * factor).clamp(v0 as f64 / 8.0, v0 as f64 * 2.5);
+        ((x / unit).round() * unit) as i64
+    };
+    let rpm = tuned(lim.rpm, rpm0, 10.0).max(10);
+    let tpm = tuned(lim.tpm, tpm0, 1000.0).max(1000);
     if which != 1 {
         lim.rpm = rpm;
     }
@@ -786,10 +819,22 @@ fn create_project(org: &mut Org, rng: &mut Rng, b: &mut Batch, i: usize, actor: 
     org.people[i].projects.push(pj);
 }
 
-/// Onboarding: an invite to a corporate address as reader, accepted hours later; the new
+/// Companies whose contractors are invited as readers.
+static PARTNER_DOMAINS: [&str; 3] = [
+    "northwind-partners.example.net",
+    "fabrikam-design.example.org",
+    "contoso-consulting.example.net",
+];
+
+/// Onboarding: an invite to a corporate address (in large orgs sometimes a partner's) as reader, accepted hours later; the new
 /// person signs in and is added to the organization, then works from the next day on.
 fn invite(org: &mut Org, rng: &mut Rng, b: &mut Batch, actor: &str, t: i64) {
-    let email = people::new_email(rng, &mut org.emails).to_ascii_lowercase();
+    let mut email = people::new_email(rng, &mut org.emails).to_ascii_lowercase();
+    if org.people.len() >= crate::habits::OFFICES_FROM && chance(rng, 0.12) {
+        // A contractor or partner, invited at their own company's address.
+        let local = email.split('@').next().unwrap_or("guest").to_string();
+        email = format!("{local}@{}", pick(rng, &PARTNER_DOMAINS));
+    }
     let invite_id = rng::id(rng, "invite-", 24);
     b.event(rng, t, "invite.sent")
         .actor(actor)

@@ -107,10 +107,12 @@ impl Inj<'_> {
         self.ids.push(id);
     }
 
+    /// Someone matching `want` among the head-office and remote staff (the incidents are
+    /// written on the head office's clock).
     fn person(&mut self, want: impl Fn(&Person) -> bool) -> usize {
         let t = self.t0;
         self.org
-            .someone(self.rng, t, usize::MAX, &want)
+            .someone(self.rng, t, usize::MAX, |p| !p.base.abroad() && want(p))
             .or_else(|| {
                 self.org
                     .someone(self.rng, t, usize::MAX, |p| p.active_at(t))

@@ -4,6 +4,7 @@
 mod benign;
 mod clock;
 mod event;
+mod habits;
 mod incidents;
 mod net;
 mod org;
@@ -79,7 +80,11 @@ pub fn generate(opts: &Options, out: &mut impl Write) -> io::Result<Vec<Incident
     let mut rng = rng::stream(opts.seed, 1);
     let mut irng = rng::stream(opts.seed, 2);
     let mut org = Org::new(&mut rng::stream(opts.seed, 3), opts.people);
-    benign::plan_trips(&mut org, &clock, &mut rng::stream(opts.seed, 4));
+    if opts.days >= habits::MIN_DAYS {
+        habits::plan(&mut org, &clock, &mut rng::stream(opts.seed, 4));
+    } else {
+        benign::plan_trips(&mut org, &clock, &mut rng::stream(opts.seed, 4));
+    }
     let plan = if opts.incidents {
         incidents::plan(&clock)
     } else {
@@ -109,8 +114,11 @@ pub fn generate(opts: &Options, out: &mut impl Write) -> io::Result<Vec<Incident
         }
         batch.tag = None;
         benign::day(&mut org, &clock, &mut rng, &mut batch, day);
-        sink.write_until(&mut batch, clock.day_start(day + 1))?;
+        // A day of staff in zones ahead starts before the head office's: events are
+        // written a day behind, so that the output still ascends.
+        sink.write_until(&mut batch, clock.day_start(day))?;
     }
+    sink.write_until(&mut batch, i64::MAX)?;
     sink.w.flush()?;
     let mut complete: Vec<Incident> = labels
         .into_iter()

@@ -236,7 +236,159 @@ pub static CANADA: [Geo; 2] = [
 ];
 
 /// A hotel network on a business trip.
-pub static LONDON_HOTEL: Geo = geo(
+pub static LONDON_HOTEL: Geo = LONDON_HOTEL_GEO;
+
+/// The London office egress (inside 203.0.113.0/24, like the head office).
+pub static LONDON_OFFICE: Geo = geo(
+    "GB", "London", "England", "ENG", "64520", "51.50853", "-0.12574",
+);
+
+/// Home connections of London staff.
+pub static HOMES_LONDON: [Geo; 4] = [
+    geo(
+        "GB", "London", "England", "ENG", "64521", "51.50853", "-0.12574",
+    ),
+    geo(
+        "GB", "Croydon", "England", "ENG", "64522", "51.38333", "-0.10000",
+    ),
+    geo(
+        "GB", "Reading", "England", "ENG", "64521", "51.45625", "-0.97113",
+    ),
+    geo(
+        "GB",
+        "Cambridge",
+        "England",
+        "ENG",
+        "64523",
+        "52.20000",
+        "0.11667",
+    ),
+];
+
+/// The Bengaluru engineering office egress.
+pub static BENGALURU_OFFICE: Geo = geo(
+    "IN",
+    "Bengaluru",
+    "Karnataka",
+    "KA",
+    "64530",
+    "12.97194",
+    "77.59369",
+);
+
+/// Home connections of Bengaluru staff.
+pub static HOMES_BENGALURU: [Geo; 3] = [
+    geo(
+        "IN",
+        "Bengaluru",
+        "Karnataka",
+        "KA",
+        "64531",
+        "12.97194",
+        "77.59369",
+    ),
+    geo(
+        "IN",
+        "Bengaluru",
+        "Karnataka",
+        "KA",
+        "64532",
+        "12.97194",
+        "77.59369",
+    ),
+    geo(
+        "IN", "Mysuru", "Karnataka", "KA", "64531", "12.29791", "76.63925",
+    ),
+];
+
+/// The corporate VPN's egress, in a cloud region (inside the office networks).
+pub static CORPORATE_VPN: Geo = geo(
+    "US",
+    "Ashburn",
+    "Virginia",
+    "VA",
+    "64510",
+    "39.04372",
+    "-77.48749",
+);
+
+/// Exit servers of a consumer VPN service (one hosting ASN), all in the US.
+pub static CONSUMER_VPN: [Geo; 4] = [
+    geo(
+        "US", "Chicago", "Illinois", "IL", "65560", "41.85003", "-87.65005",
+    ),
+    geo("US", "Dallas", "Texas", "TX", "65560", "32.78306", "-96.80667"),
+    geo(
+        "US",
+        "Los Angeles",
+        "California",
+        "CA",
+        "65560",
+        "34.05223",
+        "-118.24368",
+    ),
+    geo(
+        "US", "Newark", "New Jersey", "NJ", "65560", "40.73566", "-74.17237",
+    ),
+];
+
+/// Cloud workstations (a hosting provider's desktop service).
+pub static CLOUD_DESKTOP: Geo = geo(
+    "US",
+    "Boardman",
+    "Oregon",
+    "OR",
+    "64511",
+    "45.83985",
+    "-119.70058",
+);
+
+/// Where business trips go: hotel and conference networks, and their zones.
+pub static TRIPS: [(&str, Geo); 7] = [
+    ("Europe/London", LONDON_HOTEL_GEO),
+    (
+        "Europe/Paris",
+        geo(
+            "FR",
+            "Paris",
+            "Ile-de-France",
+            "IDF",
+            "65551",
+            "48.85341",
+            "2.34880",
+        ),
+    ),
+    (
+        "Europe/Berlin",
+        geo("DE", "Berlin", "Land Berlin", "BE", "65553", "52.52437", "13.41053"),
+    ),
+    (
+        "Asia/Tokyo",
+        geo("JP", "Tokyo", "Tokyo", "13", "65552", "35.68950", "139.69171"),
+    ),
+    (
+        "America/Los_Angeles",
+        geo(
+            "US",
+            "San Francisco",
+            "California",
+            "CA",
+            "65554",
+            "37.77493",
+            "-122.41942",
+        ),
+    ),
+    (
+        "America/Los_Angeles",
+        geo("US", "Las Vegas", "Nevada", "NV", "65555", "36.17497", "-115.13722"),
+    ),
+    (
+        "America/Toronto",
+        geo("CA", "Toronto", "Ontario", "ON", "65556", "43.70011", "-79.41630"),
+    ),
+];
+
+const LONDON_HOTEL_GEO: Geo = geo(
     "GB", "London", "England", "ENG", "65550", "51.50853", "-0.12574",
 );
 
@@ -342,4 +494,29 @@ pub fn v6(rng: &mut Rng) -> String {
 /// A hostile or travel address outside the org's usual ranges (198.18.0.0/15).
 pub fn foreign_ip(rng: &mut Rng) -> String {
     format!("198.{}.{}.{}", rng.u8(18..=19), rng.u8(..), rng.u8(1..=254))
+}
+
+/// An egress address of the London (`office` 0) or Bengaluru (1) office.
+pub fn office_abroad_ip(office: usize, i: usize) -> String {
+    format!("203.0.113.{}", 64 + office * 16 + i % 4)
+}
+
+/// A home address abroad (`office` 0: London, 1: Bengaluru).
+pub fn home_abroad_ip(office: usize, i: usize) -> String {
+    format!("198.18.{}.{}", 210 + office, 2 + i % 253)
+}
+
+/// An egress address of the corporate VPN (inside the office networks).
+pub fn corporate_vpn_ip(i: usize) -> String {
+    format!("203.0.113.{}", 200 + i % 4)
+}
+
+/// A consumer VPN exit: `exit` picks the server.
+pub fn consumer_vpn_ip(exit: usize, i: usize) -> String {
+    format!("198.18.240.{}", 1 + (exit * 61 + i) % 250)
+}
+
+/// A person's cloud workstation.
+pub fn cloud_desktop_ip(i: usize) -> String {
+    format!("198.18.250.{}", 2 + i % 250)
 }

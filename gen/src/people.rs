@@ -389,6 +389,27 @@ pub enum Base {
     RemoteUs,
     /// Fully remote in Canada.
     Canada,
+    /// The London office (hybrid, on London time).
+    London,
+    /// The Bengaluru engineering office (hybrid, on India time).
+    Bengaluru,
+}
+
+impl Base {
+    /// Staff of an office abroad, who keep their own zone's hours.
+    pub fn abroad(self) -> bool {
+        matches!(self, Base::London | Base::Bengaluru)
+    }
+}
+
+/// How a person's home sessions reach the internet besides their ISP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Vpn {
+    None,
+    /// The company VPN, on a share of home sessions.
+    Corporate,
+    /// A consumer VPN service on most home sessions, exiting in one of its US servers.
+    Consumer,
 }
 
 /// A business trip abroad: days `from..to` are spent in `tz` at `place`.
@@ -423,6 +444,11 @@ pub struct Person {
     pub trip: Option<Trip>,
     /// How often this person signs in again during a day (session timeouts, tabs, devices).
     pub busy: f64,
+    /// The person's own time zone when it is not the organization's (offices abroad).
+    pub zone: Option<jiff::tz::TimeZone>,
+    pub vpn: Vpn,
+    /// A cloud workstation some sessions come from (developers).
+    pub cloud: Option<Place>,
 }
 
 impl Person {
@@ -492,6 +518,14 @@ pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at:
             ip: net::canada_ip(n),
             geo: pick(rng, &net::CANADA),
         },
+        Base::London => Place {
+            ip: net::home_abroad_ip(0, n),
+            geo: pick(rng, &net::HOMES_LONDON),
+        },
+        Base::Bengaluru => Place {
+            ip: net::home_abroad_ip(1, n),
+            geo: pick(rng, &net::HOMES_BENGALURU),
+        },
     };
     let home6 = chance(rng, 0.35).then(|| Place {
         ip: net::v6(rng),
@@ -530,5 +564,8 @@ pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at:
         left_at: i64::MAX,
         trip: None,
         busy: 0.6 + rng.f64() * 0.8,
+        zone: None,
+        vpn: Vpn::None,
+        cloud: None,
     }
 }

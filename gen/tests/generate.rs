@@ -346,3 +346,62 @@ fn unknown_time_zone_is_rejected() {
     .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn a_long_history_of_a_large_org_has_offices_abroad_vpns_and_trips() {
+    let (out, _) = run(&opts(90, 150, false));
+    let events = parse(&out);
+    let mut last = i64::MIN;
+    // Weekday logins per office abroad: (in local working hours, all).
+    let mut abroad: HashMap<&str, (u32, u32)> = HashMap::new();
+    let mut asns: HashSet<String> = HashSet::new();
+    let mut countries: HashSet<String> = HashSet::new();
+    for e in &events {
+        let t = e["effective_at"].as_i64().unwrap();
+        assert!(t >= last, "not ascending");
+        last = t;
+        if e["type"] != "login.succeeded" {
+            continue;
+        }
+        let d = &e["actor"]["session"]["ip_address_details"];
+        let (Some(country), Some(asn)) = (d["country"].as_str(), d["asn"].as_str()) else {
+            continue;
+        };
+        asns.insert(asn.to_string());
+        countries.insert(country.to_string());
+        let zone = match asn {
+            "64520" | "64521" | "64522" | "64523" => "Europe/London",
+            "64530" | "64531" | "64532" => "Asia/Kolkata",
+            _ => continue,
+        };
+        let z = Timestamp::from_second(t)
+            .unwrap()
+            .to_zoned(TimeZone::get(zone).unwrap());
+        if matches!(
+            z.weekday(),
+            jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+        ) {
+            continue;
+        }
+        let n = abroad.entry(zone).or_default();
+        n.1 += 1;
+        if (8..19).contains(&z.hour()) {
+            n.0 += 1;
+        }
+    }
+    // Staff abroad sign in on their own clock, which is night in New York.
+    for zone in ["Europe/London", "Asia/Kolkata"] {
+        let (inside, all) = abroad[zone];
+        assert!(all > 200, "{zone}: {all} logins");
+        assert!(inside * 100 > all * 85, "{zone}: {inside}/{all} in local hours");
+    }
+    // The corporate VPN, a consumer VPN, cloud workstations.
+    for asn in ["64510", "65560", "64511"] {
+        assert!(asns.contains(asn), "no login through AS{asn}");
+    }
+    // Trips abroad beyond the offices' countries.
+    assert!(
+        countries.iter().any(|c| ["FR", "DE", "JP"].contains(&c.as_str())),
+        "{countries:?}"
+    );
+}

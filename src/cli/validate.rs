@@ -102,7 +102,22 @@ pub fn run(args: &Args) -> u8 {
         env.lists.names().collect::<Vec<_>>().join(", ")
     );
     if let Some(bh) = &config.business_hours {
-        println!("business hours: {} {} {}", bh.days, bh.hours, bh.timezone);
+        let abroad: Vec<String> = bh
+            .countries
+            .iter()
+            .map(|(c, z)| format!("{c} {z}"))
+            .collect();
+        if abroad.is_empty() {
+            println!("business hours: {} {} {}", bh.days, bh.hours, bh.timezone);
+        } else {
+            println!(
+                "business hours: {} {} {} (local in {})",
+                bh.days,
+                bh.hours,
+                bh.timezone,
+                abroad.join(", ")
+            );
+        }
     }
     println!("state: {}", config.state.path.display());
     let destinations: Vec<String> = config

@@ -138,6 +138,10 @@ pub struct BusinessHoursConfig {
     pub hours: String,
     #[serde(default)]
     pub holidays: Vec<String>,
+    /// Offices abroad: country code to IANA zone; people signed in from
+    /// such a country are judged by the same hours in their own zone.
+    #[serde(default)]
+    pub countries: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -570,6 +574,9 @@ pub fn environment(
     let business_hours = match business_hours {
         Some(bh) => Some(Arc::new(
             BusinessHours::new(&bh.timezone, &bh.days, &bh.hours, &bh.holidays)
+                .and_then(|b| {
+                    b.with_countries(bh.countries.iter().map(|(c, z)| (c.as_str(), z.as_str())))
+                })
                 .map_err(|e| format!("business_hours: {e}"))?,
         )),
         None => None,

@@ -43,6 +43,8 @@ pub const NORMALIZED: &[&str] = &[
     "region",
     "city",
     "asn",
+    "browser",
+    "os",
 ];
 
 impl<'a> Actor<'a> {
@@ -75,6 +77,8 @@ impl<'a> Actor<'a> {
             "region" => self.region.as_deref(),
             "city" => self.city.as_deref(),
             "asn" => self.asn.as_deref(),
+            "browser" => self.user_agent.as_deref().and_then(browser),
+            "os" => self.user_agent.as_deref().and_then(os),
             _ => None,
         }
     }
@@ -87,6 +91,51 @@ impl<'a> Actor<'a> {
             }
         }
     }
+}
+
+/// The browser family of a user agent, without its version (`Chrome`,
+/// `Edge`, `Firefox`, `Safari`, `HeadlessChrome`), or the first product
+/// name of a non-browser client (`python-requests`, `curl`).
+pub fn browser(ua: &str) -> Option<&str> {
+    const FAMILIES: [(&str, &str); 9] = [
+        ("HeadlessChrome/", "HeadlessChrome"),
+        ("Edg/", "Edge"),
+        ("EdgA/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("FxiOS/", "Firefox"),
+        ("CriOS/", "Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Version/", "Safari"),
+    ];
+    if ua.starts_with("Mozilla/") {
+        return FAMILIES
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, family)| *family)
+            .or(Some("other"));
+    }
+    let product = ua.split(['/', ' ', ';']).next()?.trim();
+    (!product.is_empty()).then_some(product)
+}
+
+/// The operating system family of a user agent (`Windows`, `macOS`,
+/// `Linux`, `Android`, `iOS`, `ChromeOS`), when it names one.
+pub fn os(ua: &str) -> Option<&'static str> {
+    const SYSTEMS: [(&str, &str); 8] = [
+        ("iPhone", "iOS"),
+        ("iPad", "iOS"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Macintosh", "macOS"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ];
+    SYSTEMS
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, system)| *system)
 }
 
 fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
@@ -373,5 +422,58 @@ impl<'de: 'a, 'a> Deserialize<'de> for LooseText<'a> {
             }
         }
         d.deserialize_any(V(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{browser, os};
+
+    #[test]
+    fn user_agents_reduce_to_browser_and_system_families() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/153.0.0.0 Safari/537.36",
+                Some("Chrome"),
+                Some("macOS"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/153.0.0.0 Safari/537.36 Edg/153.0.3650.66",
+                Some("Edge"),
+                Some("Windows"),
+            ),
+            (
+                "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:156.0) Gecko/20100101 Firefox/156.0",
+                Some("Firefox"),
+                Some("Linux"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/27.0 Mobile/15E148 Safari/604.1",
+                Some("Safari"),
+                Some("iOS"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/153.0.0.0 Mobile Safari/537.36",
+                Some("Chrome"),
+                Some("Android"),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.207 Safari/537.36",
+                Some("HeadlessChrome"),
+                Some("Linux"),
+            ),
+            ("python-requests/2.32.3", Some("python-requests"), None),
+            ("curl/8.5.0", Some("curl"), None),
+            ("", None, None),
+        ];
+        for (ua, b, o) in cases {
+            assert_eq!(browser(ua), b, "{ua}");
+            assert_eq!(os(ua), o, "{ua}");
+        }
+        // A new version of the same browser is the same family.
+        assert_eq!(
+            browser("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/154.0.0.0 Safari/537.36"),
+            Some("Chrome")
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Business hours (`Mon-Fri 09:00-18:00` in an IANA zone, with holidays):
-//! parsing and the "is this instant inside them" test, daylight saving included.
+//! Business hours (`Mon-Fri 09:00-18:00` in an IANA zone, with holidays and
+//! per-country local zones): parsing and the "is this instant inside them" test.
 
 use std::collections::BTreeSet;
 
@@ -17,6 +17,9 @@ pub struct BusinessHours {
     start: i32,
     end: i32,
     holidays: BTreeSet<Date>,
+    /// Countries (upper-case ISO codes) whose people keep the same hours in
+    /// their own zone: an office abroad.
+    countries: Vec<(String, TimeZone)>,
 }
 
 impl BusinessHours {
@@ -45,7 +48,48 @@ impl BusinessHours {
             start,
             end,
             holidays,
+            countries: Vec::new(),
         })
+    }
+
+    /// Adds local zones by country (`GB: Europe/London`): an actor whose
+    /// address is in one of them is judged by the same hours in that zone.
+    pub fn with_countries<'a>(
+        mut self,
+        countries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        for (country, zone) in countries {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(format!(
+                    "bad country {country:?}: write two-letter ISO codes as in ip_address_details.country (GB, IN)"
+                ));
+            }
+            let tz = TimeZone::get(zone).map_err(|_| {
+                format!("unknown time zone {zone:?} for {country} (use an IANA name like Europe/London)")
+            })?;
+            self.countries.push((country.to_ascii_uppercase(), tz));
+        }
+        Ok(self)
+    }
+
+    /// The countries with their own zone, as configured.
+    pub fn countries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.countries
+            .iter()
+            .map(|(c, tz)| (c.as_str(), tz.iana_name().unwrap_or("?")))
+    }
+
+    /// True when `ts` is inside business hours for an actor in `country`:
+    /// in that country's zone when one is configured, else in the main zone.
+    pub fn contains_in(&self, ts: i64, country: Option<&str>) -> bool {
+        let tz = country
+            .and_then(|c| {
+                self.countries
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(c))
+            })
+            .map_or(&self.tz, |(_, tz)| tz);
+        self.contains_zoned(ts, tz)
     }
 
     /// Parses `DAYS HH:MM-HH:MM` in the zone `timezone` (no holidays).
@@ -58,10 +102,14 @@ impl BusinessHours {
 
     /// True when the instant `ts` (Unix seconds) is inside business hours.
     pub fn contains(&self, ts: i64) -> bool {
+        self.contains_zoned(ts, &self.tz)
+    }
+
+    fn contains_zoned(&self, ts: i64, tz: &TimeZone) -> bool {
         let Ok(t) = Timestamp::from_second(ts) else {
             return false;
         };
-        let local = t.to_zoned(self.tz.clone());
+        let local = t.to_zoned(tz.clone());
         let sod = seconds_of_day(&local);
         let date = local.date();
         if self.start < self.end {
@@ -185,6 +233,37 @@ mod tests {
         assert!(!bh.contains(ts("2026-07-14T06:00:00Z")));
         assert!(!bh.contains(ts("2026-07-15T23:00:00Z"))); // Wednesday is a holiday
         assert!(!bh.contains(ts("2026-07-14T23:00:00Z"))); // Tuesday is not a day
+    }
+
+    #[test]
+    fn offices_abroad_keep_their_local_hours() {
+        let bh = BusinessHours::new("America/New_York", "Mon-Fri", "08:00-19:00", &[])
+            .unwrap()
+            .with_countries([("GB", "Europe/London"), ("in", "Asia/Kolkata")])
+            .unwrap();
+        // Tuesday 2026-07-14 09:30 in London is 04:30 in New York.
+        let t = ts("2026-07-14T08:30:00Z");
+        assert!(!bh.contains(t));
+        assert!(!bh.contains_in(t, Some("US")));
+        assert!(!bh.contains_in(t, None));
+        assert!(bh.contains_in(t, Some("GB")));
+        assert!(bh.contains_in(t, Some("gb")));
+        // 10:00 in Bengaluru is 00:30 in New York; lower-case config keys count.
+        let t = ts("2026-07-14T04:30:00Z");
+        assert!(bh.contains_in(t, Some("IN")));
+        assert!(!bh.contains_in(t, Some("GB")));
+        // The same days and holidays apply: Saturday in London is closed.
+        assert!(!bh.contains_in(ts("2026-07-18T10:00:00Z"), Some("GB")));
+        let err = BusinessHours::new("UTC", "Mon-Fri", "09:00-18:00", &[])
+            .unwrap()
+            .with_countries([("GBR", "Europe/London")])
+            .unwrap_err();
+        assert!(err.contains("two-letter"), "{err}");
+        let err = BusinessHours::new("UTC", "Mon-Fri", "09:00-18:00", &[])
+            .unwrap()
+            .with_countries([("GB", "Europe/Londres")])
+            .unwrap_err();
+        assert!(err.contains("IANA"), "{err}");
     }
 
     #[test]

@@ -94,7 +94,11 @@ impl ScriptEngine {
                 .get("effective_at")
                 .and_then(|v| v.as_int().ok())
                 .ok_or_else(|| fail("business_hours(event): the event has no effective_at"))?;
-            Ok(bh.contains(ts))
+            let country = event
+                .get("actor")
+                .and_then(|a| a.read_lock::<Map>())
+                .and_then(|a| a.get("country").and_then(|c| c.clone().into_immutable_string().ok()));
+            Ok(bh.contains_in(ts, country.as_deref()))
         });
         let bh = business_hours;
         e.register_fn("business_hours", move |ts: i64| -> Result<bool, Fail> {
@@ -443,7 +447,9 @@ impl ViewNeeds {
                     self.keys.insert(key);
                 }
             } else if src[..at].trim_end().ends_with("business_hours(") && rest.starts_with(')') {
+                // The time, and the actor's country for offices abroad.
                 self.keys.insert("effective_at".into());
+                self.keys.insert("actor".into());
             } else {
                 self.all = true;
             }
@@ -509,7 +515,7 @@ mod tests {
     fn scripts_read_only_the_keys_they_name() {
         assert_eq!(
             needs("!business_hours(event)"),
-            (false, vec!["effective_at".into()])
+            (false, vec!["actor".into(), "effective_at".into()])
         );
         assert_eq!(
             needs("event.actor.email != \"x\" && event?.project.name == \"p\" && my_event == 1"),
