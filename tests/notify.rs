@@ -758,6 +758,25 @@ fn the_mails_of_one_incident_form_one_thread() {
         Some("<incident-ev-3@auditwatch>")
     );
     assert_eq!(other.in_reply_to, None);
+    // The later mail of an incident carries its timeline; a first does not.
+    let text = second.text.as_deref().unwrap();
+    let timeline = text
+        .find("Incident timeline (2 alerts):")
+        .unwrap_or_else(|| panic!("no timeline: {text}"));
+    let rows: Vec<&str> = text[timeline..].lines().skip(1).take(2).collect();
+    assert!(rows[0].contains("Allowlist deleted"), "{text}");
+    assert!(
+        rows[1].contains("Key created") && rows[1].ends_with("<- this alert"),
+        "{text}"
+    );
+    let html = second.html.as_deref().unwrap();
+    assert!(html.contains("Incident timeline (2 alerts)"), "{html}");
+    for m in [first, other] {
+        assert!(
+            !m.text.as_deref().unwrap().contains("Incident timeline"),
+            "{m:?}"
+        );
+    }
 }
 
 #[test]

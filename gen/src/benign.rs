@@ -141,18 +141,19 @@ fn session(org: &mut Org, rng: &mut Rng, b: &mut Batch, i: usize, t: i64, dur: i
         return;
     }
     let elsewhere;
+    let laptop = p.laptop(t);
     let (place, dev): (&Place, Device) = match loc {
-        Loc::Office => (&p.office, p.devices[0]),
-        Loc::Trip => (&p.trip.as_ref().expect("on a trip").place, p.devices[0]),
+        Loc::Office => (&p.office, laptop),
+        Loc::Trip => (&p.trip.as_ref().expect("on a trip").place, laptop),
         Loc::Home if p.cloud.is_some() && chance(rng, 0.15) => {
-            (p.cloud.as_ref().expect("has one"), p.devices[0])
+            (p.cloud.as_ref().expect("has one"), laptop)
         }
         Loc::Home if p.vpn == Vpn::Corporate && chance(rng, 0.5) => {
             elsewhere = Place {
                 ip: net::corporate_vpn_ip(i + (t / 3600) as usize),
                 geo: &net::CORPORATE_VPN,
             };
-            (&elsewhere, p.devices[0])
+            (&elsewhere, laptop)
         }
         Loc::Home if p.vpn == Vpn::Consumer && chance(rng, 0.7) => {
             // The service picks the fastest exit; it changes now and then.
@@ -161,7 +162,7 @@ fn session(org: &mut Org, rng: &mut Rng, b: &mut Batch, i: usize, t: i64, dur: i
                 ip: net::consumer_vpn_ip(exit, i),
                 geo: &net::CONSUMER_VPN[exit],
             };
-            (&elsewhere, p.devices[0])
+            (&elsewhere, laptop)
         }
         Loc::Home => {
             let place = match &p.home6 {
@@ -171,7 +172,7 @@ fn session(org: &mut Org, rng: &mut Rng, b: &mut Batch, i: usize, t: i64, dur: i
             let dev = if p.devices.len() > 1 && chance(rng, 0.4) {
                 p.devices[1]
             } else {
-                p.devices[0]
+                laptop
             };
             (place, dev)
         }

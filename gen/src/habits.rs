@@ -1,5 +1,6 @@
 //! Where people work from besides the head office and home, in histories of two months or
-//! more: offices abroad on their own clocks, VPNs, cloud workstations and business trips.
+//! more: offices abroad on their own clocks, VPNs, cloud workstations, business trips and
+//! the odd new laptop.
 
 use fastrand::Rng;
 use jiff::civil::Weekday;
@@ -8,7 +9,7 @@ use jiff::tz::TimeZone;
 use crate::clock::Clock;
 use crate::net::{self, Place};
 use crate::org::Org;
-use crate::people::{Base, Role, Trip, Vpn};
+use crate::people::{self, Base, Role, Trip, Vpn};
 use crate::rng::{between, chance, pick};
 
 /// Histories shorter than this keep the simple picture (one office, a trip or two).
@@ -38,6 +39,20 @@ pub fn plan(org: &mut Org, clock: &Clock, rng: &mut Rng) {
         }
     }
     trips(org, clock, rng);
+    new_laptops(org, clock, rng);
+}
+
+/// Replaces the laptop of about a third of the staff per year (a new machine every three
+/// years or so), often with another browser or system than before.
+fn new_laptops(org: &mut Org, clock: &Clock, rng: &mut Rng) {
+    let share = (f64::from(clock.days) / 365.0 / 3.0).min(1.0);
+    for p in &mut org.people {
+        if chance(rng, share) {
+            let day = rng.u32(20.min(clock.days - 1)..clock.days);
+            let from = clock.day_start(day) + rng.i64(0..86_400);
+            p.new_laptop = Some((from, people::weighted_device(rng, &people::LAPTOPS)));
+        }
+    }
 }
 
 /// Moves about a sixth of the staff to London and a tenth to Bengaluru, admins among them,
@@ -51,7 +66,13 @@ fn offices_abroad(org: &mut Org, rng: &mut Rng) {
             continue;
         }
         let (office, base, tz, homes, egress) = match rng.u32(..100) {
-            0..=15 => (0, Base::London, &london, &net::HOMES_LONDON[..], &net::LONDON_OFFICE),
+            0..=15 => (
+                0,
+                Base::London,
+                &london,
+                &net::HOMES_LONDON[..],
+                &net::LONDON_OFFICE,
+            ),
             16..=25 => (
                 1,
                 Base::Bengaluru,

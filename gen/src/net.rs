@@ -297,7 +297,13 @@ pub static HOMES_BENGALURU: [Geo; 3] = [
         "77.59369",
     ),
     geo(
-        "IN", "Mysuru", "Karnataka", "KA", "64531", "12.29791", "76.63925",
+        "IN",
+        "Mysuru",
+        "Karnataka",
+        "KA",
+        "64531",
+        "12.29791",
+        "76.63925",
     ),
 ];
 
@@ -315,9 +321,23 @@ pub static CORPORATE_VPN: Geo = geo(
 /// Exit servers of a consumer VPN service (one hosting ASN), all in the US.
 pub static CONSUMER_VPN: [Geo; 4] = [
     geo(
-        "US", "Chicago", "Illinois", "IL", "65560", "41.85003", "-87.65005",
+        "US",
+        "Chicago",
+        "Illinois",
+        "IL",
+        "65560",
+        "41.85003",
+        "-87.65005",
     ),
-    geo("US", "Dallas", "Texas", "TX", "65560", "32.78306", "-96.80667"),
+    geo(
+        "US",
+        "Dallas",
+        "Texas",
+        "TX",
+        "65560",
+        "32.78306",
+        "-96.80667",
+    ),
     geo(
         "US",
         "Los Angeles",
@@ -328,7 +348,13 @@ pub static CONSUMER_VPN: [Geo; 4] = [
         "-118.24368",
     ),
     geo(
-        "US", "Newark", "New Jersey", "NJ", "65560", "40.73566", "-74.17237",
+        "US",
+        "Newark",
+        "New Jersey",
+        "NJ",
+        "65560",
+        "40.73566",
+        "-74.17237",
     ),
 ];
 
@@ -360,11 +386,27 @@ pub static TRIPS: [(&str, Geo); 7] = [
     ),
     (
         "Europe/Berlin",
-        geo("DE", "Berlin", "Land Berlin", "BE", "65553", "52.52437", "13.41053"),
+        geo(
+            "DE",
+            "Berlin",
+            "Land Berlin",
+            "BE",
+            "65553",
+            "52.52437",
+            "13.41053",
+        ),
     ),
     (
         "Asia/Tokyo",
-        geo("JP", "Tokyo", "Tokyo", "13", "65552", "35.68950", "139.69171"),
+        geo(
+            "JP",
+            "Tokyo",
+            "Tokyo",
+            "13",
+            "65552",
+            "35.68950",
+            "139.69171",
+        ),
     ),
     (
         "America/Los_Angeles",
@@ -380,11 +422,27 @@ pub static TRIPS: [(&str, Geo); 7] = [
     ),
     (
         "America/Los_Angeles",
-        geo("US", "Las Vegas", "Nevada", "NV", "65555", "36.17497", "-115.13722"),
+        geo(
+            "US",
+            "Las Vegas",
+            "Nevada",
+            "NV",
+            "65555",
+            "36.17497",
+            "-115.13722",
+        ),
     ),
     (
         "America/Toronto",
-        geo("CA", "Toronto", "Ontario", "ON", "65556", "43.70011", "-79.41630"),
+        geo(
+            "CA",
+            "Toronto",
+            "Ontario",
+            "ON",
+            "65556",
+            "43.70011",
+            "-79.41630",
+        ),
     ),
 ];
 

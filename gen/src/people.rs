@@ -18,7 +18,7 @@ pub enum Role {
     Reader,
 }
 
-/// A browser on one of a person's devices; stable for the whole history.
+/// A browser on one of a person's devices; stable until the person gets a new laptop.
 #[derive(Clone, Copy)]
 pub struct Device {
     pub ua: &'static str,
@@ -449,11 +449,21 @@ pub struct Person {
     pub vpn: Vpn,
     /// A cloud workstation some sessions come from (developers).
     pub cloud: Option<Place>,
+    /// A replacement laptop and the instant from which it is used instead of the first.
+    pub new_laptop: Option<(i64, Device)>,
 }
 
 impl Person {
     pub fn active_at(&self, t: i64) -> bool {
         self.joined_at <= t && t < self.left_at
+    }
+
+    /// The laptop the person works on at `t`.
+    pub fn laptop(&self, t: i64) -> Device {
+        match self.new_laptop {
+            Some((from, dev)) if t >= from => dev,
+            _ => self.devices[0],
+        }
     }
 }
 
@@ -488,7 +498,7 @@ pub fn new_email(rng: &mut Rng, taken: &mut HashSet<String>) -> String {
     }
 }
 
-fn weighted_device(rng: &mut Rng, table: &[(f64, Device)]) -> Device {
+pub fn weighted_device(rng: &mut Rng, table: &[(f64, Device)]) -> Device {
     let w: Vec<f64> = table.iter().map(|(w, _)| *w).collect();
     table[rng::weighted(rng, &w)].1
 }
@@ -567,5 +577,6 @@ pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at:
         zone: None,
         vpn: Vpn::None,
         cloud: None,
+        new_laptop: None,
     }
 }

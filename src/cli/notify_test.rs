@@ -95,6 +95,7 @@ pub fn run(args: &Args) -> u8 {
         let parcel = Parcel {
             delivery: &delivery,
             thread: None,
+            earlier: Default::default(),
         };
         d.send(&parcel).await.map(|a| a.answer)
     });

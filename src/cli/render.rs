@@ -1,6 +1,7 @@
 //! `rulecheck --render` and `--routes`: each alert as the exact payload a
 //! destination of a kind would be sent, and the destinations it goes to.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use crate::alert::Alert;
 use crate::config::RuleConfig;
 use crate::notify::format::Style;
-use crate::notify::{Parcel, Routes, email, slack, webhook};
+use crate::notify::{Earlier, Parcel, Routes, TIMELINE_LIMIT, email, slack, webhook};
 use crate::rules::RuleSet;
 use crate::store::Delivery;
 
@@ -51,12 +52,19 @@ impl Rendering {
         self.routes.as_ref().map(|r| r.of(rules, alert))
     }
 
-    /// The payload of `alert` for `medium`.
-    pub fn payload(&self, medium: Medium, alert: &Alert, routes: &[String]) -> Value {
+    /// The payload of `alert` for `medium`; `earlier` holds the alerts of
+    /// its incident before it, which mail lists.
+    pub fn payload(
+        &self,
+        medium: Medium,
+        alert: &Alert,
+        earlier: Earlier<'_>,
+        routes: &[String],
+    ) -> Value {
         match medium {
             Medium::Slack => serde_json::to_value(slack::message(alert, &self.style))
                 .expect("Slack messages serialize"),
-            Medium::Email => match self.templates.alert(alert, &self.style) {
+            Medium::Email => match self.templates.alert(alert, earlier, &self.style) {
                 Ok((subject, text, html)) => {
                     json!({"subject": subject, "text": text, "html": html})
                 }
@@ -68,6 +76,7 @@ impl Rendering {
                 let parcel = Parcel {
                     delivery: &delivery,
                     thread: None,
+                    earlier: Default::default(),
                 };
                 webhook::body(&parcel, "", now)
             }
@@ -89,8 +98,24 @@ pub fn print(
         Medium::Email => "email",
         Medium::Webhook => "webhook",
     };
+    // The alerts of each incident so far, as the outbox would hold them.
+    let mut incidents: HashMap<&str, Vec<&Alert>> = HashMap::new();
     for a in alerts {
         let routes = rendering.routes(rules, a);
+        let so_far = match &a.facts.incident {
+            Some(i) if medium == Medium::Email && !a.facts.repeat => {
+                incidents.get(i.as_str()).map(Vec::as_slice).unwrap_or(&[])
+            }
+            _ => &[],
+        };
+        let shown: Vec<Alert> = so_far[so_far.len().saturating_sub(TIMELINE_LIMIT)..]
+            .iter()
+            .map(|a| (*a).clone())
+            .collect();
+        let earlier = Earlier {
+            alerts: &shown,
+            total: so_far.len() as u64,
+        };
         let mut line = serde_json::Map::new();
         line.insert("rule_id".into(), a.rule_id.clone().into());
         line.insert("event_id".into(), a.event_id.clone().into());
@@ -99,10 +124,15 @@ pub fn print(
         }
         line.insert(
             key.into(),
-            rendering.payload(medium, a, routes.as_deref().unwrap_or(&[])),
+            rendering.payload(medium, a, earlier, routes.as_deref().unwrap_or(&[])),
         );
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
+        if let Some(i) = &a.facts.incident
+            && !a.facts.repeat
+        {
+            incidents.entry(i.as_str()).or_default().push(a);
+        }
     }
     Ok(())
 }

@@ -472,7 +472,9 @@ mod tests {
         }
         // A new version of the same browser is the same family.
         assert_eq!(
-            browser("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/154.0.0.0 Safari/537.36"),
+            browser(
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/154.0.0.0 Safari/537.36"
+            ),
             Some("Chrome")
         );
     }

@@ -14,7 +14,7 @@ use lettre::{AsyncTransport, Message, Tokio1Executor};
 use minijinja::{AutoEscape, Environment, Value, context};
 
 use super::format::{self, Style};
-use super::{Accepted, Destination, Parcel, SendError, Sending};
+use super::{Accepted, Destination, Earlier, Parcel, SendError, Sending};
 use crate::alert::Alert;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::rules::Severity;
@@ -203,10 +203,13 @@ impl Templates {
             .map_err(|e| SendError::Permanent(format!("cannot render the {name} template: {e}")))
     }
 
-    /// Subject, text and HTML of the mail of one alert.
+    /// Subject, text and HTML of the mail of one alert; when `earlier`
+    /// holds alerts of its incident, the mail ends with the incident's
+    /// timeline so far.
     pub fn alert(
         &self,
         alert: &Alert,
+        earlier: Earlier<'_>,
         style: &Style,
     ) -> Result<(String, String, String), SendError> {
         let subject = safe(&format::subject(alert));
@@ -226,11 +229,38 @@ impl Templates {
             event_id => safe(&alert.event_id),
             more_events => alert.event_ids.len().saturating_sub(1),
             zone => style.zone_name(),
+            timeline => timeline(alert, earlier, style),
+            incident_total => earlier.total + 1,
+            timeline_hidden => earlier.total.saturating_sub(earlier.alerts.len() as u64),
         };
         let text = self.render("alert.txt", ctx.clone())?;
         let html = self.render("alert.html", ctx)?;
         Ok((subject, text, html))
     }
+}
+
+/// The rows of an incident's timeline, the alert being sent last; none
+/// when the alert is its incident's first.
+fn timeline(alert: &Alert, earlier: Earlier<'_>, style: &Style) -> Vec<Value> {
+    if earlier.total == 0 {
+        return Vec::new();
+    }
+    let row = |a: &Alert, current: bool| {
+        context! {
+            when => style.when(a.effective_at),
+            severity => format::label(a.severity),
+            color => color(a.severity),
+            title => safe(&a.title),
+            summary => safe(&a.summary),
+            current,
+        }
+    };
+    earlier
+        .alerts
+        .iter()
+        .map(|a| row(a, false))
+        .chain(std::iter::once(row(alert, true)))
+        .collect()
 }
 
 /// Untrusted text with control and bidi characters made visible; the HTML
@@ -313,10 +343,15 @@ impl Destination for Email {
         &self.name
     }
 
+    fn shows_timeline(&self) -> bool {
+        true
+    }
+
     fn send<'a>(&'a self, parcel: &'a Parcel<'a>) -> Sending<'a> {
         Box::pin(async move {
             let (subject, text, html) =
-                self.templates.alert(&parcel.delivery.alert, &self.style)?;
+                self.templates
+                    .alert(&parcel.delivery.alert, parcel.earlier, &self.style)?;
             let alert = &parcel.delivery.alert;
             let answer = self
                 .mailer
@@ -324,5 +359,66 @@ impl Destination for Email {
                 .await?;
             Ok(Accepted::answer(&answer))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(event: &str, title: &str, summary: &str, at: i64) -> Alert {
+        Alert {
+            rule_id: "r".into(),
+            severity: Severity::High,
+            title: title.into(),
+            summary: summary.into(),
+            event_id: event.into(),
+            event_ids: vec![event.into()],
+            effective_at: at,
+            suppressed: 0,
+            facts: crate::alert::Facts {
+                incident: Some("incident-e1".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_later_mail_of_an_incident_lists_its_timeline_escaped() {
+        let style = Style::in_zone(Some("UTC"));
+        let templates = Templates::new();
+        let earlier = [
+            alert(
+                "e2",
+                "Owner granted",
+                "<script>x</script> \u{202E}gro",
+                1_000,
+            ),
+            alert("e3", "Key created", "k", 1_060),
+        ];
+        let now = alert("e4", "Allowlist deleted", "gone", 1_120);
+        let (_, text, html) = templates
+            .alert(
+                &now,
+                Earlier {
+                    alerts: &earlier,
+                    total: 5,
+                },
+                &style,
+            )
+            .unwrap();
+        let at = text.find("Incident timeline (6 alerts):").expect(&text);
+        let rows: Vec<&str> = text[at..].lines().skip(1).take(4).collect();
+        assert_eq!(rows[0], "  ... 3 earlier", "{text}");
+        assert!(rows[1].contains("Owner granted"), "{text}");
+        assert!(!text.contains('\u{202E}'), "{text}");
+        assert!(rows[2].contains("Key created"), "{text}");
+        assert!(rows[3].contains("Allowlist deleted") && rows[3].ends_with("<- this alert"));
+        assert!(html.contains("&lt;script&gt;x&lt;"), "{html}");
+        assert!(!html.contains("<script>") && !html.contains('\u{202E}'));
+        assert!(html.contains("&hellip; 3 earlier"), "{html}");
+
+        let (_, first, _) = templates.alert(&now, Earlier::default(), &style).unwrap();
+        assert!(!first.contains("Incident timeline"), "{first}");
     }
 }

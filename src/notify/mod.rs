@@ -35,7 +35,21 @@ pub struct Parcel<'a> {
     pub delivery: &'a Delivery,
     /// For a repeat: the thread of the alert it repeats, when known.
     pub thread: Option<&'a str>,
+    /// The alerts of its incident before it, for destinations that show
+    /// the timeline (see [`Destination::shows_timeline`]).
+    pub earlier: Earlier<'a>,
 }
+
+/// The alerts of an incident before the one being sent: the last
+/// [`TIMELINE_LIMIT`] of them, oldest first, and how many there are in all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Earlier<'a> {
+    pub alerts: &'a [Alert],
+    pub total: u64,
+}
+
+/// How many earlier alerts of an incident a message lists at most.
+pub const TIMELINE_LIMIT: usize = 20;
 
 /// What a destination answered when it accepted a delivery.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,6 +95,11 @@ pub trait Destination: Send + Sync {
     }
     /// Whether repeats go as replies in the thread of their alert.
     fn threads_repeats(&self) -> bool {
+        false
+    }
+    /// Whether messages list the earlier alerts of their incident (mail,
+    /// where there is no thread to scroll up in).
+    fn shows_timeline(&self) -> bool {
         false
     }
 }
@@ -351,9 +370,21 @@ pub async fn deliver_due(dest: &dyn Destination, store: &SharedStore) -> Result<
                 }
                 _ => None,
             };
+            let (earlier, total) = match &facts.incident {
+                Some(incident) if dest.shows_timeline() && !facts.repeat => {
+                    with_store(store, |s| {
+                        s.incident_before(incident, d.alert_id, TIMELINE_LIMIT)
+                    })?
+                }
+                _ => (Vec::new(), 0),
+            };
             let parcel = Parcel {
                 delivery: &d,
                 thread: thread.as_deref(),
+                earlier: Earlier {
+                    alerts: &earlier,
+                    total,
+                },
             };
             let result = dest.send(&parcel).await;
             let now = crate::time::now();

@@ -65,7 +65,9 @@ impl BusinessHours {
                 ));
             }
             let tz = TimeZone::get(zone).map_err(|_| {
-                format!("unknown time zone {zone:?} for {country} (use an IANA name like Europe/London)")
+                format!(
+                    "unknown time zone {zone:?} for {country} (use an IANA name like Europe/London)"
+                )
             })?;
             self.countries.push((country.to_ascii_uppercase(), tz));
         }

@@ -97,7 +97,10 @@ impl ScriptEngine {
             let country = event
                 .get("actor")
                 .and_then(|a| a.read_lock::<Map>())
-                .and_then(|a| a.get("country").and_then(|c| c.clone().into_immutable_string().ok()));
+                .and_then(|a| {
+                    a.get("country")
+                        .and_then(|c| c.clone().into_immutable_string().ok())
+                });
             Ok(bh.contains_in(ts, country.as_deref()))
         });
         let bh = business_hours;

@@ -207,6 +207,16 @@ pub trait Store: Send {
     /// Several deliveries accepted at once (one digest), in one transaction.
     fn sent_all(&mut self, deliveries: &[i64], now: i64) -> Result<(), StoreError>;
 
+    /// The alerts of `incident` committed before alert `alert` (repeats
+    /// left out): the last `limit` of them, oldest first, and how many
+    /// there are in all.
+    fn incident_before(
+        &self,
+        incident: &str,
+        alert: i64,
+        limit: usize,
+    ) -> Result<(Vec<Alert>, u64), StoreError>;
+
     /// Every alert committed so far, oldest first.
     fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
 

@@ -61,6 +61,10 @@ const MIGRATIONS: &[&str] = &[
          destination TEXT PRIMARY KEY,
          next_at INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 3: the incident of each alert, for the timelines of its messages.
+    "ALTER TABLE alerts ADD COLUMN incident TEXT;
+     UPDATE alerts SET incident = json_extract(body, '$.facts.incident');
+     CREATE INDEX alerts_by_incident ON alerts (incident, id) WHERE incident IS NOT NULL;",
 ];
 
 /// The state store in a SQLite file.
@@ -224,8 +228,8 @@ fn insert_alerts(
     now: i64,
 ) -> rusqlite::Result<()> {
     let mut alert = tx.prepare_cached(
-        "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body, incident)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut delivery = tx.prepare_cached(
         "INSERT INTO deliveries (alert_id, destination, status, next_attempt_at)
@@ -239,7 +243,8 @@ fn insert_alerts(
             a.severity.as_str(),
             a.effective_at,
             now,
-            a.to_stored()
+            a.to_stored(),
+            a.facts.incident
         ])?;
         let alert_id = tx.last_insert_rowid();
         for d in &out.destinations {
@@ -506,6 +511,45 @@ impl Store for SqliteStore {
         tx.commit().map_err(err)
     }
 
+    fn incident_before(
+        &self,
+        incident: &str,
+        alert: i64,
+        limit: usize,
+    ) -> Result<(Vec<Alert>, u64), StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT body FROM alerts WHERE incident = ?1 AND id < ?2
+                 AND json_extract(body, '$.facts.repeat') IS NOT 1
+                 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let bodies = stmt
+            .query_map(params![incident, alert, limit], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut earlier = Vec::with_capacity(bodies.len());
+        for body in bodies.iter().rev() {
+            earlier.push(Alert::from_stored(body).map_err(|e| StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                detail: format!("an alert is not readable: {e}"),
+            })?);
+        }
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM alerts WHERE incident = ?1 AND id < ?2
+                 AND json_extract(body, '$.facts.repeat') IS NOT 1",
+                params![incident, alert],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((earlier, u64::try_from(total).unwrap_or(0)))
+    }
+
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
         self.alert_rows("SELECT body FROM alerts ORDER BY id LIMIT ?1", -1)
     }
@@ -734,5 +778,77 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.checkpoint().unwrap().high_water, Some(100));
         assert!(store.seen(&["e2"]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_earlier_alerts_of_an_incident_are_found_also_after_a_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aw.db");
+        let of = |event: &str, incident: &str, repeat: bool| {
+            let mut a = alert("r", event);
+            a.facts.incident = Some(incident.into());
+            a.facts.repeat = repeat;
+            Outgoing {
+                alert: a,
+                destinations: vec!["mail".into()],
+            }
+        };
+        // A state file of schema 2 that already holds two alerts of incident-e1.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for step in &MIGRATIONS[..2] {
+                tx.execute_batch(step).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 2).unwrap();
+            for (i, out) in [
+                of("e1", "incident-e1", false),
+                of("e2", "incident-e1", true),
+            ]
+            .iter()
+            .enumerate()
+            {
+                tx.execute(
+                    "INSERT INTO alerts (rule_id, event_id, severity, effective_at, created_at, body)
+                     VALUES ('r', ?1, 'high', 100, ?2, ?3)",
+                    params![out.alert.event_id, i as i64, out.alert.to_stored()],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let mut store = SqliteStore::open_for_watcher(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        store
+            .commit(&Commit {
+                alerts: vec![
+                    of("e3", "incident-e3", false),
+                    of("e4", "incident-e1", false),
+                    of("e5", "incident-e1", false),
+                ],
+                now: 10,
+                ..Commit::default()
+            })
+            .unwrap();
+        let ids = |found: &[Alert]| found.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>();
+        let due = store.due("mail", 10, 10).unwrap();
+        let last = due.iter().find(|d| d.alert.event_id == "e5").unwrap();
+        // The repeat (e2) and the other incident (e3) are left out.
+        let (earlier, total) = store
+            .incident_before("incident-e1", last.alert_id, 20)
+            .unwrap();
+        assert_eq!(
+            (ids(&earlier), total),
+            (vec!["e1".to_owned(), "e4".to_owned()], 2)
+        );
+        let (earlier, total) = store
+            .incident_before("incident-e1", last.alert_id, 1)
+            .unwrap();
+        assert_eq!((ids(&earlier), total), (vec!["e4".to_owned()], 2));
+        let first = due.iter().find(|d| d.alert.event_id == "e3").unwrap();
+        let (earlier, total) = store
+            .incident_before("incident-e3", first.alert_id, 20)
+            .unwrap();
+        assert!(earlier.is_empty() && total == 0);
     }
 }
