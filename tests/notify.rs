@@ -719,11 +719,12 @@ fn email_alerts_and_digests_over_smtp() {
 fn the_mails_of_one_incident_form_one_thread() {
     let api = StandIn::start();
     let t = now() - 600;
-    api.add([
+    let events = [
         event("ev-1", "ip_allowlist.deleted", t, "mallory@evil.example"),
         event("ev-2", "api_key.created", t + 60, "mallory@evil.example"),
         event("ev-3", "ip_allowlist.deleted", t + 120, "eve@example.com"),
-    ]);
+    ];
+    api.add(events.clone());
     let smtp = SmtpServer::start(SmtpOptions::default());
     let places = Places {
         smtp: Some(&smtp),
@@ -777,6 +778,38 @@ fn the_mails_of_one_incident_form_one_thread() {
             "{m:?}"
         );
     }
+    // rulecheck renders the same mails, timeline included.
+    let file = bot.dir.path().join("events.jsonl");
+    std::fs::write(
+        &file,
+        events.iter().map(|e| format!("{e}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let out = Command::new(RULECHECK)
+        .args(["--render", "email", "-c"])
+        .arg(bot.config())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines = |t: &str| t.replace("\r\n", "\n").trim_end().to_owned();
+    let second_render = rendered
+        .iter()
+        .find(|r| r["event_id"] == "ev-2")
+        .expect("ev-2 rendered");
+    assert_eq!(
+        lines(second_render["email"]["text"].as_str().unwrap()),
+        lines(text)
+    );
 }
 
 #[test]
