@@ -138,6 +138,36 @@ impl Bot {
         self.dir.path().join("auditwatch.yaml")
     }
 
+    /// `rulecheck --render <args…>` over `events` with this bot's config: one
+    /// JSON line per alert.
+    fn render(&self, events: &[Value], args: &[&str]) -> Vec<Value> {
+        let file = self.dir.path().join("events.jsonl");
+        std::fs::write(
+            &file,
+            events.iter().map(|e| format!("{e}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let out = Command::new(RULECHECK)
+            .arg("--render")
+            .args(args)
+            .arg("-c")
+            .arg(self.config())
+            .arg(&file)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
@@ -779,28 +809,7 @@ fn the_mails_of_one_incident_form_one_thread() {
         );
     }
     // rulecheck renders the same mails, timeline included.
-    let file = bot.dir.path().join("events.jsonl");
-    std::fs::write(
-        &file,
-        events.iter().map(|e| format!("{e}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let out = Command::new(RULECHECK)
-        .args(["--render", "email", "-c"])
-        .arg(bot.config())
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rendered: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rendered = bot.render(&events, &["email"]);
     let lines = |t: &str| t.replace("\r\n", "\n").trim_end().to_owned();
     let second_render = rendered
         .iter()
@@ -911,29 +920,7 @@ fn rulecheck_renders_exactly_what_the_watcher_sends() {
     let bot = Bot::new(&api, &places);
     assert!(bot.run(&["watch", "--once"]).status.success());
     let sent = slack.wait_for(2, Duration::from_secs(10));
-    let file = bot.dir.path().join("events.jsonl");
-    std::fs::write(
-        &file,
-        events.iter().map(|e| format!("{e}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let out = Command::new(RULECHECK)
-        .args(["--render", "slack", "--routes", "-c"])
-        .arg(bot.config())
-        .arg(&file)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rendered: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rendered = bot.render(&events, &["slack", "--routes"]);
     assert_eq!(rendered.len(), 2);
     for (r, s) in rendered.iter().zip(&sent) {
         assert_eq!(r["destinations"], json!(["hook"]));
@@ -941,20 +928,7 @@ fn rulecheck_renders_exactly_what_the_watcher_sends() {
         assert_eq!(r["slack"]["text"], s.body["text"]);
     }
     // Email and webhook renders escape the same way.
-    let out = Command::new(RULECHECK)
-        .args(["--render", "email", "-c"])
-        .arg(bot.config())
-        .arg(&file)
-        .output()
-        .unwrap();
-    let first: Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let first = &bot.render(&events, &["email"])[0];
     assert_eq!(first["email"]["subject"], "[CRITICAL] Allowlist deleted");
     assert_html_escaped(first["email"]["html"].as_str().unwrap());
 }
