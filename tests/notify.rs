@@ -3,6 +3,7 @@
 //! server (aiosmtpd) read back with a real mail parser, and a JSON webhook;
 //! failures of each, `kill -9`, and escaping of hostile event text.
 
+mod common;
 mod serve;
 mod slack;
 mod standin;
@@ -147,25 +148,14 @@ impl Bot {
             events.iter().map(|e| format!("{e}\n")).collect::<String>(),
         )
         .unwrap();
-        let out = Command::new(RULECHECK)
-            .arg("--render")
+        let mut cmd = assert_cmd::Command::new(RULECHECK);
+        cmd.arg("--render")
             .args(args)
             .arg("-c")
             .arg(self.config())
             .arg(&file)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+            .env("RUST_BACKTRACE", "0");
+        common::run(&mut cmd).status(0).alerts()
     }
 
     fn command(&self, args: &[&str]) -> Command {
