@@ -65,29 +65,14 @@ fn offices_abroad(org: &mut Org, rng: &mut Rng) {
         if p.role == Role::Owner || i == ci_owner {
             continue;
         }
-        let (office, base, tz, homes, egress) = match rng.u32(..100) {
-            0..=15 => (
-                0,
-                Base::London,
-                &london,
-                &net::HOMES_LONDON[..],
-                &net::LONDON_OFFICE,
-            ),
-            16..=25 => (
-                1,
-                Base::Bengaluru,
-                &bengaluru,
-                &net::HOMES_BENGALURU[..],
-                &net::BENGALURU_OFFICE,
-            ),
+        let (office, base, tz, egress) = match rng.u32(..100) {
+            0..=15 => (0, Base::London, &london, &net::LONDON_OFFICE),
+            16..=25 => (1, Base::Bengaluru, &bengaluru, &net::BENGALURU_OFFICE),
             _ => continue,
         };
         p.base = base;
         p.zone = Some(tz.clone());
-        p.home = Place {
-            ip: net::home_abroad_ip(office, i),
-            geo: pick(rng, homes),
-        };
+        p.home = people::home(rng, base, i);
         p.home6 = None;
         p.office = Place {
             ip: net::office_abroad_ip(office, i),

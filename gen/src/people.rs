@@ -503,19 +503,9 @@ pub fn weighted_device(rng: &mut Rng, table: &[(f64, Device)]) -> Device {
     table[rng::weighted(rng, &w)].1
 }
 
-/// Creates a person with stable devices, addresses and rhythm. `n` numbers them for
-/// address assignment.
-pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at: i64) -> Person {
-    let base = match rng.u32(..100) {
-        0..=79 => Base::Office,
-        80..=91 => Base::RemoteUs,
-        _ => Base::Canada,
-    };
-    let mut devices = vec![weighted_device(rng, &LAPTOPS)];
-    if chance(rng, 0.45) {
-        devices.push(weighted_device(rng, &SECOND));
-    }
-    let home = match base {
+/// A home address for person `n` living near `base`.
+pub fn home(rng: &mut Rng, base: Base, n: usize) -> Place {
+    match base {
         Base::Office => Place {
             ip: net::home_ip(n),
             geo: pick(rng, &net::HOMES_NEAR),
@@ -536,7 +526,22 @@ pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at:
             ip: net::home_abroad_ip(1, n),
             geo: pick(rng, &net::HOMES_BENGALURU),
         },
+    }
+}
+
+/// Creates a person with stable devices, addresses and rhythm. `n` numbers them for
+/// address assignment.
+pub fn new_person(rng: &mut Rng, n: usize, role: Role, email: String, joined_at: i64) -> Person {
+    let base = match rng.u32(..100) {
+        0..=79 => Base::Office,
+        80..=91 => Base::RemoteUs,
+        _ => Base::Canada,
     };
+    let mut devices = vec![weighted_device(rng, &LAPTOPS)];
+    if chance(rng, 0.45) {
+        devices.push(weighted_device(rng, &SECOND));
+    }
+    let home = home(rng, base, n);
     let home6 = chance(rng, 0.35).then(|| Place {
         ip: net::v6(rng),
         geo: home.geo,

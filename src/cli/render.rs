@@ -98,22 +98,20 @@ pub fn print(
         Medium::Email => "email",
         Medium::Webhook => "webhook",
     };
-    // The alerts of each incident so far, as the outbox would hold them.
-    let mut incidents: HashMap<&str, Vec<&Alert>> = HashMap::new();
+    // For mail: the alerts of each incident so far, as the outbox holds them.
+    let mut incidents: HashMap<&str, Vec<Alert>> = HashMap::new();
     for a in alerts {
         let routes = rendering.routes(rules, a);
-        let so_far = match &a.facts.incident {
-            Some(i) if medium == Medium::Email && !a.facts.repeat => {
-                incidents.get(i.as_str()).map(Vec::as_slice).unwrap_or(&[])
-            }
-            _ => &[],
-        };
-        let shown: Vec<Alert> = so_far[so_far.len().saturating_sub(TIMELINE_LIMIT)..]
-            .iter()
-            .map(|a| (*a).clone())
-            .collect();
+        let incident = a
+            .facts
+            .incident
+            .as_deref()
+            .filter(|_| medium == Medium::Email && !a.facts.repeat);
+        let so_far = incident
+            .and_then(|i| incidents.get(i))
+            .map_or(&[][..], Vec::as_slice);
         let earlier = Earlier {
-            alerts: &shown,
+            alerts: &so_far[so_far.len().saturating_sub(TIMELINE_LIMIT)..],
             total: so_far.len() as u64,
         };
         let mut line = serde_json::Map::new();
@@ -128,10 +126,8 @@ pub fn print(
         );
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
-        if let Some(i) = &a.facts.incident
-            && !a.facts.repeat
-        {
-            incidents.entry(i.as_str()).or_default().push(a);
+        if let Some(i) = incident {
+            incidents.entry(i).or_default().push(a.clone());
         }
     }
     Ok(())

@@ -107,17 +107,15 @@ pub fn run(args: &Args) -> u8 {
             .iter()
             .map(|(c, z)| format!("{c} {z}"))
             .collect();
-        if abroad.is_empty() {
-            println!("business hours: {} {} {}", bh.days, bh.hours, bh.timezone);
+        let abroad = if abroad.is_empty() {
+            String::new()
         } else {
-            println!(
-                "business hours: {} {} {} (local in {})",
-                bh.days,
-                bh.hours,
-                bh.timezone,
-                abroad.join(", ")
-            );
-        }
+            format!(" (local in {})", abroad.join(", "))
+        };
+        println!(
+            "business hours: {} {} {}{abroad}",
+            bh.days, bh.hours, bh.timezone
+        );
     }
     println!("state: {}", config.state.path.display());
     let destinations: Vec<String> = config

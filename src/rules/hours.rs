@@ -74,13 +74,6 @@ impl BusinessHours {
         Ok(self)
     }
 
-    /// The countries with their own zone, as configured.
-    pub fn countries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.countries
-            .iter()
-            .map(|(c, tz)| (c.as_str(), tz.iana_name().unwrap_or("?")))
-    }
-
     /// True when `ts` is inside business hours for an actor in `country`:
     /// in that country's zone when one is configured, else in the main zone.
     pub fn contains_in(&self, ts: i64, country: Option<&str>) -> bool {

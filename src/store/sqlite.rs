@@ -518,36 +518,34 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<(Vec<Alert>, u64), StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The window's count is taken before LIMIT: every earlier alert.
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT body FROM alerts WHERE incident = ?1 AND id < ?2
+                "SELECT body, count(*) OVER () FROM alerts
+                 WHERE incident = ?1 AND id < ?2
                  AND json_extract(body, '$.facts.repeat') IS NOT 1
                  ORDER BY id DESC LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
-        let bodies = stmt
-            .query_map(params![incident, alert, limit], |r| r.get::<_, String>(0))
+        let rows = stmt
+            .query_map(params![incident, alert, limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<String>, _>>()
+            .collect::<Result<Vec<(String, i64)>, _>>()
             .map_err(|e| self.err(e))?;
-        let mut earlier = Vec::with_capacity(bodies.len());
-        for body in bodies.iter().rev() {
+        let total = rows
+            .first()
+            .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+        let mut earlier = Vec::with_capacity(rows.len());
+        for (body, _) in rows.iter().rev() {
             earlier.push(Alert::from_stored(body).map_err(|e| StoreError::Sqlite {
                 path: self.path.display().to_string(),
                 detail: format!("an alert is not readable: {e}"),
             })?);
         }
-        let total: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM alerts WHERE incident = ?1 AND id < ?2
-                 AND json_extract(body, '$.facts.repeat') IS NOT 1",
-                params![incident, alert],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok((earlier, u64::try_from(total).unwrap_or(0)))
+        Ok((earlier, total))
     }
 
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
