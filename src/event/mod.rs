@@ -324,6 +324,24 @@ impl<'a> TopLevel<'a> {
         }
     }
 
+    /// The raw actor, when it came before the type and the type, now known,
+    /// wants it read (inputs with sorted keys): the reader then reads it from
+    /// there and calls [`TopLevel::took_actor`].
+    fn actor_left(&mut self, wants_actor: &mut dyn FnMut(&str) -> bool) -> Option<&'a str> {
+        if self.actor_read {
+            return None;
+        }
+        let raw = self.fields.iter().find(|f| f.key == "actor")?.raw;
+        self.kind.as_deref().is_some_and(wants_actor).then_some(raw)
+    }
+
+    /// Marks the actor left behind as read (see [`TopLevel::actor_left`]).
+    fn took_actor(&mut self, raw: &'a str) {
+        self.fields.retain(|f| f.key != "actor");
+        self.actor_read = true;
+        self.actor_raw = Some(raw);
+    }
+
     /// The event (or list page) read, with the actor read in the same pass.
     fn into_parsed(self, actor: Option<Actor<'a>>) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
@@ -376,11 +394,15 @@ fn read_top_level<'a>(
         *actor = None;
         let mut de = serde_json::Deserializer::from_str(json);
         let visitor = TopLevelVisitor {
-            wants_actor,
+            wants_actor: &mut *wants_actor,
             actor: &mut *actor,
         };
-        let top = serde::de::DeserializeSeed::deserialize(visitor, &mut de)?;
+        let mut top: TopLevel<'a> = serde::de::DeserializeSeed::deserialize(visitor, &mut de)?;
         de.end()?;
+        if let Some(raw) = top.actor_left(wants_actor) {
+            *actor = Actor::parse(raw);
+            top.took_actor(raw);
+        }
         Ok(top)
     };
     match read(wants_actor) {

@@ -109,7 +109,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
 
     /// Applies a chunk's matches (sorted by its worker) while the input is
     /// in order.
-    fn take_hits(&mut self, hits: Vec<Hit>) {
+    fn take_hits(&mut self, mut hits: Vec<Hit>) {
         if !self.in_order {
             self.all.push(hits);
             return;
@@ -124,31 +124,38 @@ impl<'r, 'i> Ordered<'r, 'i> {
             self.all.push(hits);
             return;
         }
-        // Usually nothing is held or the held matches all come first: no merge.
-        let merged = if self
+        // Usually nothing is held or the held matches all come first, and
+        // the chunk's matches are applied where they are, without a copy.
+        if self
             .held
             .last()
-            .is_none_or(|h| hits.first().is_none_or(|f| order(h, f).is_le()))
+            .is_some_and(|h| hits.first().is_some_and(|f| order(h, f).is_gt()))
         {
-            let mut merged = std::mem::take(&mut self.held);
-            merged.extend(hits);
-            merged
-        } else {
-            self.merge_held(hits)
-        };
-        let mut merged = merged;
-        let Some(newest) = merged.last().map(|h| h.effective_at) else {
+            hits = self.merge_held(hits);
+        }
+        let Some(newest) = hits.last().map(|h| h.effective_at) else {
             return;
         };
-        let split = merged.partition_point(|h| h.effective_at < newest);
-        self.held = merged.split_off(split);
-        for hit in &merged {
+        // The matches of the newest second wait for the next chunk, which
+        // may hold more of that second.
+        let split = hits.partition_point(|h| h.effective_at < newest);
+        let newest_second = hits.split_off(split);
+        let held = std::mem::replace(&mut self.held, newest_second);
+        if held.last().is_some_and(|h| h.effective_at == newest) {
+            // All of one second (then nothing of the chunk comes before it).
+            let mut held = held;
+            held.append(&mut self.held);
+            self.held = held;
+            return;
+        }
+        for hit in held.iter().chain(&hits) {
             self.tally.apply(&mut self.state, hit, &self.ids);
         }
-        if let Some(last) = merged.last() {
+        if let Some(last) = hits.last().or(held.last()) {
             self.last = Some(last.clone());
         }
-        self.all.push(merged);
+        self.all.push(held);
+        self.all.push(hits);
     }
 
     /// Merges the held matches with a chunk's, both sorted.
