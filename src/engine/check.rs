@@ -98,6 +98,10 @@ pub(crate) struct Checker<'r> {
     found: Found,
     /// Key text hash → the first key with that hash.
     spans: FxHashMap<u64, Key>,
+    /// The keys made for the event being checked, by their paths and
+    /// whether a missing value is a value of its own: rules of one event
+    /// often share them (the account of a login, for several rules).
+    event_keys: Vec<(&'r [FieldPath], bool, Option<Key>)>,
     /// Whether hits keep the facts of their event for the alert.
     facts: bool,
     /// The scripts compiled for this checker's thread, when it has its own.
@@ -112,6 +116,7 @@ impl<'r> Checker<'r> {
             by_type: FxHashMap::default(),
             found: Found::default(),
             spans: FxHashMap::default(),
+            event_keys: Vec::new(),
             facts: true,
             scripts: None,
         }
@@ -178,6 +183,7 @@ impl<'r> Checker<'r> {
         // A type index only exists for a whole rule set.
         let type_checked = self.only.is_none();
         let mut view = None;
+        self.event_keys.clear();
         for &i in candidates.iter() {
             let i = i as usize;
             match self
@@ -267,9 +273,26 @@ impl<'r> Checker<'r> {
         })
     }
 
+    /// The key of `paths` made before for this event, if any.
+    fn made(&self, paths: &[FieldPath], missing_is_value: bool) -> Option<Option<Key>> {
+        self.event_keys
+            .iter()
+            .find(|(p, m, _)| *m == missing_is_value && same_paths(p, paths))
+            .map(|&(_, _, k)| k)
+    }
+
     /// The key made of the values of `paths`, where a missing value is a
     /// value of its own.
-    fn key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
+    fn key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Key {
+        if let Some(Some(k)) = self.made(paths, true) {
+            return k;
+        }
+        let k = self.write_key(paths, event);
+        self.event_keys.push((paths, true, Some(k)));
+        k
+    }
+
+    fn write_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
         let start = self.found.keys.len();
         for (i, p) in paths.iter().enumerate() {
             if i > 0 {
@@ -283,7 +306,16 @@ impl<'r> Checker<'r> {
     }
 
     /// The key made of the values of `paths`, when every one has a value.
-    fn present_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Option<Key> {
+    fn present_key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Option<Key> {
+        if let Some(k) = self.made(paths, false) {
+            return k;
+        }
+        let k = self.write_present_key(paths, event);
+        self.event_keys.push((paths, false, k));
+        k
+    }
+
+    fn write_present_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Option<Key> {
         let start = self.found.keys.len();
         for (i, p) in paths.iter().enumerate() {
             if i > 0 {
@@ -298,9 +330,8 @@ impl<'r> Checker<'r> {
     }
 
     /// The text of one path's value, when it has one.
-    fn value(&mut self, path: &FieldPath, event: &Event<'_>) -> Option<Key> {
-        let start = self.found.keys.len();
-        write_text(path, event, &mut self.found.keys).then(|| self.intern(start))
+    fn value(&mut self, path: &'r FieldPath, event: &Event<'_>) -> Option<Key> {
+        self.present_key(std::slice::from_ref(path), event)
     }
 
     /// Closes the key just written at `start`; a text already stored since

@@ -324,24 +324,6 @@ impl<'a> TopLevel<'a> {
         }
     }
 
-    /// The raw actor, when it came before the type and the type, now known,
-    /// wants it read (inputs with sorted keys): the reader then reads it from
-    /// there and calls [`TopLevel::took_actor`].
-    fn actor_left(&mut self, wants_actor: &mut dyn FnMut(&str) -> bool) -> Option<&'a str> {
-        if self.actor_read {
-            return None;
-        }
-        let raw = self.fields.iter().find(|f| f.key == "actor")?.raw;
-        self.kind.as_deref().is_some_and(wants_actor).then_some(raw)
-    }
-
-    /// Marks the actor left behind as read (see [`TopLevel::actor_left`]).
-    fn took_actor(&mut self, raw: &'a str) {
-        self.fields.retain(|f| f.key != "actor");
-        self.actor_read = true;
-        self.actor_raw = Some(raw);
-    }
-
     /// The event (or list page) read, with the actor read in the same pass.
     fn into_parsed(self, actor: Option<Actor<'a>>) -> Result<Parsed<'a>, EventError> {
         if self.id.is_none()
@@ -397,12 +379,8 @@ fn read_top_level<'a>(
             wants_actor: &mut *wants_actor,
             actor: &mut *actor,
         };
-        let mut top: TopLevel<'a> = serde::de::DeserializeSeed::deserialize(visitor, &mut de)?;
+        let top = serde::de::DeserializeSeed::deserialize(visitor, &mut de)?;
         de.end()?;
-        if let Some(raw) = top.actor_left(wants_actor) {
-            *actor = Actor::parse(raw);
-            top.took_actor(raw);
-        }
         Ok(top)
     };
     match read(wants_actor) {
@@ -448,7 +426,7 @@ impl<'de: 'a, 'a> Visitor<'de> for TopLevelVisitor<'_, 'a> {
                 "effective_at" => top.effective_at = Some(map.next_value::<UnixSeconds>()?.0),
                 "actor"
                     if !top.actor_read
-                        && top.kind.as_deref().is_some_and(|k| (self.wants_actor)(k)) =>
+                        && top.kind.as_deref().is_none_or(|k| (self.wants_actor)(k)) =>
                 {
                     let raw: &'de RawValue = map.next_value()?;
                     *self.actor = Actor::parse(raw.get());
