@@ -97,6 +97,43 @@ impl<'a> Actor<'a> {
 /// `Edge`, `Firefox`, `Safari`, `HeadlessChrome`), or the first product
 /// name of a non-browser client (`python-requests`, `curl`).
 pub fn browser(ua: &str) -> Option<&str> {
+    if ua.starts_with("Mozilla/") {
+        return Some(families(ua).0);
+    }
+    let product = ua.split(['/', ' ', ';']).next()?.trim();
+    (!product.is_empty()).then_some(product)
+}
+
+/// The operating system family of a user agent (`Windows`, `macOS`,
+/// `Linux`, `Android`, `iOS`, `ChromeOS`), when it names one.
+pub fn os(ua: &str) -> Option<&'static str> {
+    families(ua).1
+}
+
+/// The browser family (as a `Mozilla/` agent) and the system family of a
+/// user agent. An organization has few distinct agents, each seen on many
+/// events, so the answers are kept per thread rather than searched for
+/// again in every event.
+fn families(ua: &str) -> (&'static str, Option<&'static str>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static KNOWN: RefCell<rustc_hash::FxHashMap<Box<str>, (&'static str, Option<&'static str>)>> =
+            RefCell::default();
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some(&f) = known.get(ua) {
+            return f;
+        }
+        if known.len() >= 4096 {
+            known.clear();
+        }
+        let f = (browser_family(ua), system_family(ua));
+        known.insert(ua.into(), f);
+        f
+    })
+}
+
+fn browser_family(ua: &str) -> &'static str {
     const FAMILIES: [(&str, &str); 9] = [
         ("HeadlessChrome/", "HeadlessChrome"),
         ("Edg/", "Edge"),
@@ -108,20 +145,13 @@ pub fn browser(ua: &str) -> Option<&str> {
         ("Chrome/", "Chrome"),
         ("Version/", "Safari"),
     ];
-    if ua.starts_with("Mozilla/") {
-        return FAMILIES
-            .iter()
-            .find(|(needle, _)| ua.contains(needle))
-            .map(|(_, family)| *family)
-            .or(Some("other"));
-    }
-    let product = ua.split(['/', ' ', ';']).next()?.trim();
-    (!product.is_empty()).then_some(product)
+    FAMILIES
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map_or("other", |(_, family)| *family)
 }
 
-/// The operating system family of a user agent (`Windows`, `macOS`,
-/// `Linux`, `Android`, `iOS`, `ChromeOS`), when it names one.
-pub fn os(ua: &str) -> Option<&'static str> {
+fn system_family(ua: &str) -> Option<&'static str> {
     const SYSTEMS: [(&str, &str); 8] = [
         ("iPhone", "iOS"),
         ("iPad", "iOS"),

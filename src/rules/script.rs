@@ -306,7 +306,10 @@ pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
                         _ => Map::new(),
                     },
                 };
-                for name in crate::event::NORMALIZED {
+                for (i, name) in crate::event::NORMALIZED.iter().enumerate() {
+                    if !needs.has_actor_field(i) {
+                        continue;
+                    }
                     if let Some(v) = actor.get(name) {
                         obj.insert((*name).into(), Dynamic::from(v.to_owned()));
                     }
@@ -401,12 +404,28 @@ pub struct ViewNeeds {
     /// Whether some script reads a field of `event.actor` other than the
     /// normalized ones (or the actor as a whole).
     actor_original: bool,
+    /// The normalized `actor` fields the scripts read, one bit each by
+    /// their place in [`NORMALIZED`](crate::event::NORMALIZED).
+    actor_fields: u32,
 }
 
 impl ViewNeeds {
     /// Whether the scripts read only normalized `actor` fields.
     fn actor_normalized_only(&self) -> bool {
         !self.actor_original
+    }
+
+    /// Whether the view's actor has normalized field number `i`: the ones
+    /// the scripts read, or all of them when the original actor is there.
+    fn has_actor_field(&self, i: usize) -> bool {
+        self.actor_original || self.actor_fields & (1 << i) != 0
+    }
+
+    fn add_actor_field(&mut self, name: &str) {
+        match crate::event::NORMALIZED.iter().position(|n| *n == name) {
+            Some(i) => self.actor_fields |= 1 << i,
+            None => self.actor_original = true,
+        }
     }
 }
 
@@ -443,9 +462,7 @@ impl ViewNeeds {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        if !crate::event::NORMALIZED.contains(&field.as_str()) {
-                            self.actor_original = true;
-                        }
+                        self.add_actor_field(&field);
                     }
                     self.keys.insert(key);
                 }
@@ -453,6 +470,7 @@ impl ViewNeeds {
                 // The time, and the actor's country for offices abroad.
                 self.keys.insert("effective_at".into());
                 self.keys.insert("actor".into());
+                self.add_actor_field("country");
             } else {
                 self.all = true;
             }
@@ -527,5 +545,28 @@ mod tests {
         assert!(needs("let e = event; e.type == \"x\"").0);
         assert!(needs("event[\"api_key.created\"].id == \"k\"").0);
         assert!(needs("business_hours(event, 1)").0);
+    }
+
+    #[test]
+    fn the_actor_of_the_view_has_the_normalized_fields_that_scripts_read() {
+        let of = |srcs: &[&str]| {
+            let mut n = ViewNeeds::default();
+            srcs.iter().for_each(|s| n.add(s));
+            crate::event::NORMALIZED
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| n.has_actor_field(*i))
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(&[r#"event.actor.email == "x""#]), ["email"]);
+        assert_eq!(
+            of(&[r#"event.actor?.ip != """#, "!business_hours(event)"]),
+            ["ip", "country"]
+        );
+        // The original actor, or the actor as a whole: every normalized field.
+        let all = crate::event::NORMALIZED.len();
+        assert_eq!(of(&[r#"event.actor.session.user.id == "u""#]).len(), all);
+        assert_eq!(of(&[r#"let a = event.actor; a.email == "x""#]).len(), all);
     }
 }
