@@ -74,12 +74,15 @@ pub(super) fn read_inputs(
             Input::Path(p) => Box::new(File::open(p).map_err(err)?),
             Input::Stdin => Box::new(io::stdin()),
         };
-        let raw: Box<dyn Read> = Box::new(Counted {
-            inner: raw,
-            n: counter.clone(),
-        });
-        let raw: Box<dyn Read> = if input.is_gzip() {
-            Box::new(flate2::read::MultiGzDecoder::new(raw))
+        // Compressed input counts the compressed bytes for progress; plain
+        // input counts what its chunks hold, and is read straight into them
+        // (a wrapper would make every read zero its buffer first).
+        let gzip = input.is_gzip();
+        let raw: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(Counted {
+                inner: raw,
+                n: counter.clone(),
+            }))
         } else {
             raw
         };
@@ -97,7 +100,10 @@ pub(super) fn read_inputs(
                         index,
                         file,
                         offset: None,
-                        input_bytes: consumed(&counter, &mut reported),
+                        input_bytes: match gzip {
+                            true => consumed(&counter, &mut reported),
+                            false => e.data.len() as u64,
+                        },
                         data: e.data,
                         elements: Some(e.elements),
                         bad: e.bad,
@@ -118,9 +124,9 @@ pub(super) fn read_inputs(
             && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
         // Past the first look, read straight into the chunks: going through
         // the buffer would copy every byte once more.
-        let head = reader.buffer().to_vec();
-        let mut reader = io::Cursor::new(head).chain(reader.into_inner());
-        let mut carry: Vec<u8> = Vec::new();
+        // What the first look buffered starts the first chunk.
+        let mut carry: Vec<u8> = reader.buffer().to_vec();
+        let mut reader = reader.into_inner();
         let mut offset = if bom { 3u64 } else { 0 };
         loop {
             let mut data = free.try_recv().unwrap_or_default();
@@ -149,7 +155,10 @@ pub(super) fn read_inputs(
                     index,
                     file,
                     offset: seekable.then_some(offset),
-                    input_bytes: consumed(&counter, &mut reported),
+                    input_bytes: match gzip {
+                        true => consumed(&counter, &mut reported),
+                        false => len,
+                    },
                     data,
                     elements: None,
                     bad,
