@@ -169,6 +169,12 @@ fn system_family(ua: &str) -> Option<&'static str> {
 }
 
 fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.is_ascii() {
+        return match s.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(s.to_ascii_lowercase()),
+            false => s,
+        };
+    }
     if s.chars().any(char::is_uppercase) {
         Cow::Owned(s.to_lowercase())
     } else {
