@@ -110,15 +110,17 @@ pub fn os(ua: &str) -> Option<&'static str> {
     families(ua).1
 }
 
+/// A user agent's browser family (as a `Mozilla/` agent) and system family.
+type Families = (&'static str, Option<&'static str>);
+
 /// The browser family (as a `Mozilla/` agent) and the system family of a
 /// user agent. An organization has few distinct agents, each seen on many
 /// events, so the answers are kept per thread rather than searched for
 /// again in every event.
-fn families(ua: &str) -> (&'static str, Option<&'static str>) {
+fn families(ua: &str) -> Families {
     use std::cell::RefCell;
     thread_local! {
-        static KNOWN: RefCell<rustc_hash::FxHashMap<Box<str>, (&'static str, Option<&'static str>)>> =
-            RefCell::default();
+        static KNOWN: RefCell<rustc_hash::FxHashMap<Box<str>, Families>> = RefCell::default();
     }
     KNOWN.with_borrow_mut(|known| {
         if let Some(&f) = known.get(ua) {
