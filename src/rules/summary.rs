@@ -23,6 +23,25 @@ pub struct Summary {
     template: Option<String>,
     /// The event paths the template reads, with no path that another one covers.
     paths: Vec<FieldPath>,
+    /// The template as text and plain `{{ path }}` values, when it is only
+    /// that (most summaries): written without the template engine.
+    plain: Option<Vec<Piece>>,
+}
+
+/// A part of a plain template.
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    /// `{{ a.b.c }}`: the kept path (by index) that covers it, and the
+    /// segments below that path.
+    Value {
+        path: usize,
+        rest: Vec<String>,
+    },
+    Count,
+    RuleId,
+    RuleTitle,
+    RuleSeverity,
 }
 
 /// The values a summary reads, taken from the matching event so that it can
@@ -112,9 +131,10 @@ impl Templates {
                 kept.push(v);
             }
         }
-        let paths = kept.iter().filter_map(|p| FieldPath::parse(p)).collect();
+        let paths: Vec<FieldPath> = kept.iter().filter_map(|p| FieldPath::parse(p)).collect();
         Ok(Summary {
             template: Some(id.to_owned()),
+            plain: plain_pieces(source, &paths),
             paths,
         })
     }
@@ -134,6 +154,25 @@ impl Templates {
             };
             return (text, None);
         };
+        if let Some(text) = summary
+            .plain
+            .as_deref()
+            .and_then(|pieces| write_plain(pieces, values, rule, count))
+        {
+            return (text.split_whitespace().collect::<Vec<_>>().join(" "), None);
+        }
+        self.render_with_engine(name, summary, values, rule, count)
+    }
+
+    /// Renders a summary with the template engine.
+    fn render_with_engine(
+        &self,
+        name: &str,
+        summary: &Summary,
+        values: &[Option<Value>],
+        rule: &RuleInfo<'_>,
+        count: usize,
+    ) -> (String, Option<String>) {
         let mut root = serde_json::Map::new();
         for (path, value) in summary.paths.iter().zip(values.iter()) {
             if let Some(v) = value {
@@ -174,6 +213,7 @@ impl Summary {
         Summary {
             template: None,
             paths: Vec::new(),
+            plain: None,
         }
     }
 
@@ -195,6 +235,129 @@ impl Summary {
             .collect();
         SummaryContext::Values(values)
     }
+}
+
+/// The pieces of a template that is only text and `{{ a.b.c }}` values
+/// (no statements, comments, filters, operators or whitespace control),
+/// each value covered by one of `paths`; `None` for any other template.
+fn plain_pieces(source: &str, paths: &[FieldPath]) -> Option<Vec<Piece>> {
+    if source.contains("{%") || source.contains("{#") {
+        return None;
+    }
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !matches!(
+                s,
+                "true" | "false" | "none" | "True" | "False" | "None" | "loop" | "self"
+            )
+    };
+    let mut pieces = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            pieces.push(Piece::Text(rest[..open].to_owned()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let expr = &after[..close];
+        if expr.starts_with('-') || expr.ends_with('-') || expr.starts_with('+') {
+            return None;
+        }
+        let segs: Vec<&str> = expr.trim().split('.').collect();
+        if !segs.iter().all(|s| ident(s)) {
+            return None;
+        }
+        pieces.push(match segs.as_slice() {
+            ["count"] => Piece::Count,
+            ["rule", "id"] => Piece::RuleId,
+            ["rule", "title"] => Piece::RuleTitle,
+            ["rule", "severity"] => Piece::RuleSeverity,
+            ["count" | "rule", ..] => return None,
+            _ => {
+                let (path, depth) = paths.iter().enumerate().find_map(|(i, p)| {
+                    let covered: Vec<&str> = p.as_str().split('.').collect();
+                    segs.starts_with(&covered).then_some((i, covered.len()))
+                })?;
+                Piece::Value {
+                    path,
+                    rest: segs[depth..].iter().map(|s| (*s).to_owned()).collect(),
+                }
+            }
+        });
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_owned()));
+    }
+    Some(pieces)
+}
+
+/// Writes a plain template the way the template engine would; `None` when
+/// a value is of a kind whose text only the engine knows (an object, a
+/// float, a value reached through a list), for the engine to write.
+fn write_plain(
+    pieces: &[Piece],
+    values: &[Option<Value>],
+    rule: &RuleInfo<'_>,
+    count: usize,
+) -> Option<String> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(128);
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Count => {
+                let _ = write!(out, "{count}");
+            }
+            Piece::RuleId => out.push_str(rule.id),
+            Piece::RuleTitle => out.push_str(rule.title),
+            Piece::RuleSeverity => out.push_str(rule.severity),
+            Piece::Value { path, rest } => {
+                let mut v = values.get(*path)?.as_ref();
+                for seg in rest {
+                    v = match v {
+                        None => None,
+                        Some(Value::Object(map)) => map.get(seg.as_str()),
+                        Some(_) => return None,
+                    };
+                }
+                match v {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            if i > 0 {
+                                out.push_str(", ");
+                            }
+                            match item {
+                                Value::Null => {}
+                                other => write_scalar(&mut out, other)?,
+                            }
+                        }
+                    }
+                    Some(other) => write_scalar(&mut out, other)?,
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A string, an integer or a boolean as the template engine writes it.
+fn write_scalar(out: &mut String, v: &Value) -> Option<()> {
+    use std::fmt::Write;
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            let _ = write!(out, "{n}");
+        }
+        _ => return None,
+    }
+    Some(())
 }
 
 /// Places `value` at the dotted `path` inside nested maps, so that the
@@ -235,4 +398,81 @@ fn default_text(event: &Event<'_>) -> String {
         s.push_str(name);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plain_templates_are_written_as_the_template_engine_writes_them() {
+        let templates = [
+            "{{ actor.email }} invited {{ details.data.email }} as {{ details.data.role }}",
+            "{{details.data.scopes}} by {{ actor.email }}; {{ count }} in {{ rule.id }} ({{ rule.severity }}: {{ rule.title }})",
+            "  {{ details }}\n{{ details.id }} {{ details.n }} {{ details.flag }} {{ details.gone.deeper }}  ",
+            "{{ details.data.nested.x }} {{ details.list }} {{ type }}",
+            "}} {{ project.name }} {",
+        ];
+        let contexts = [
+            json!({}),
+            json!({"actor": {"email": "ann@example.com"}, "type": "invite.sent",
+                   "project": {"name": "P  one"},
+                   "invite.sent": {"id": "inv_1", "n": 5, "flag": true, "list": ["a", null, 3],
+                     "data": {"email": "bob@gmail.com", "role": "owner", "scopes": ["api.all", "x"],
+                              "nested": {"x": -7}}}}),
+            json!({"actor": {"email": "c@example.com"}, "type": "invite.sent",
+                   "invite.sent": {"id": 1.5, "n": {"o": 1}, "flag": null, "list": [[1]],
+                     "data": {"email": null, "role": ["r"], "scopes": "one", "nested": "no"}}}),
+            json!({"type": "invite.sent", "invite.sent": {"data": 3, "list": [{"k": "v"}]}}),
+        ];
+        let mut t = Templates::new();
+        let mut plain = 0;
+        for (i, src) in templates.iter().enumerate() {
+            let id = format!("r{i}");
+            let summary = t.add(&id, Some(src)).expect("template compiles");
+            assert!(summary.plain.is_some(), "{src} is plain");
+            for ctx in &contexts {
+                let line = json!({"id": "e", "effective_at": 1, "type": "invite.sent"});
+                let mut line = line.as_object().unwrap().clone();
+                line.extend(ctx.as_object().unwrap().clone());
+                let text = serde_json::to_string(&line).unwrap();
+                let event = Event::parse(&text).unwrap();
+                let SummaryContext::Values(values) = summary.context(&event) else {
+                    panic!("values")
+                };
+                let info = RuleInfo {
+                    id: &id,
+                    title: "A title",
+                    severity: "high",
+                };
+                let engine = t.render_with_engine(&id, &summary, &values, &info, 3).0;
+                let engine = engine.split_whitespace().collect::<Vec<_>>().join(" ");
+                if let Some(fast) = write_plain(summary.plain.as_ref().unwrap(), &values, &info, 3)
+                {
+                    plain += 1;
+                    let fast = fast.split_whitespace().collect::<Vec<_>>().join(" ");
+                    assert_eq!(fast, engine, "{src} on {ctx}");
+                }
+                assert_eq!(
+                    t.render(&summary, &SummaryContext::Values(values), &info, 3)
+                        .0,
+                    engine
+                );
+            }
+        }
+        assert!(plain >= 12, "only {plain} written plainly");
+        for not_plain in [
+            "{{ actor.email | upper }}",
+            "{% if x %}y{% endif %}",
+            "{{ actor.email or actor.id }}",
+            "{{- actor.email }}",
+            "{# note #}{{ actor.email }}",
+            "{{ rule }}",
+            "{{ actor['email'] }}",
+        ] {
+            let summary = t.add("np", Some(not_plain)).expect("template compiles");
+            assert!(summary.plain.is_none(), "{not_plain} is not plain");
+        }
+    }
 }
