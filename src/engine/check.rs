@@ -273,57 +273,57 @@ impl<'r> Checker<'r> {
         })
     }
 
-    /// The key of `paths` made before for this event, if any.
-    fn made(&self, paths: &[FieldPath], missing_is_value: bool) -> Option<Option<Key>> {
-        self.event_keys
-            .iter()
-            .find(|(p, m, _)| *m == missing_is_value && same_paths(p, paths))
-            .map(|&(_, _, k)| k)
-    }
-
     /// The key made of the values of `paths`, where a missing value is a
     /// value of its own.
     fn key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Key {
-        if let Some(Some(k)) = self.made(paths, true) {
-            return k;
-        }
-        let k = self.write_key(paths, event);
-        self.event_keys.push((paths, true, Some(k)));
-        k
-    }
-
-    fn write_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Key {
-        let start = self.found.keys.len();
-        for (i, p) in paths.iter().enumerate() {
-            if i > 0 {
-                self.found.keys.push('\u{1f}');
-            }
-            if !write_text(p, event, &mut self.found.keys) {
-                self.found.keys.push('\u{0}');
-            }
-        }
-        self.intern(start)
+        self.event_key(paths, true, event)
+            .expect("a key whose missing values count is always made")
     }
 
     /// The key made of the values of `paths`, when every one has a value.
     fn present_key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Option<Key> {
-        if let Some(k) = self.made(paths, false) {
+        self.event_key(paths, false, event)
+    }
+
+    /// The key of `paths` for the event being checked: made once, then
+    /// shared by every rule of the event that asks for it again.
+    fn event_key(
+        &mut self,
+        paths: &'r [FieldPath],
+        missing_is_value: bool,
+        event: &Event<'_>,
+    ) -> Option<Key> {
+        if let Some(&(_, _, k)) = self
+            .event_keys
+            .iter()
+            .find(|(p, m, _)| *m == missing_is_value && same_paths(p, paths))
+        {
             return k;
         }
-        let k = self.write_present_key(paths, event);
-        self.event_keys.push((paths, false, k));
+        let k = self.write_key(paths, missing_is_value, event);
+        self.event_keys.push((paths, missing_is_value, k));
         k
     }
 
-    fn write_present_key(&mut self, paths: &[FieldPath], event: &Event<'_>) -> Option<Key> {
+    /// Writes the key of `paths` into the key text; a missing value is
+    /// written as NUL when `missing_is_value`, else there is no key.
+    fn write_key(
+        &mut self,
+        paths: &[FieldPath],
+        missing_is_value: bool,
+        event: &Event<'_>,
+    ) -> Option<Key> {
         let start = self.found.keys.len();
         for (i, p) in paths.iter().enumerate() {
             if i > 0 {
                 self.found.keys.push('\u{1f}');
             }
             if !write_text(p, event, &mut self.found.keys) {
-                self.found.keys.truncate(start);
-                return None;
+                if !missing_is_value {
+                    self.found.keys.truncate(start);
+                    return None;
+                }
+                self.found.keys.push('\u{0}');
             }
         }
         Some(self.intern(start))

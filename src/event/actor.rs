@@ -171,13 +171,11 @@ fn system_family(ua: &str) -> Option<&'static str> {
 }
 
 fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
-    if s.is_ascii() {
-        return match s.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => Cow::Owned(s.to_ascii_lowercase()),
-            false => s,
-        };
-    }
-    if s.chars().any(char::is_uppercase) {
+    let capitals = match s.is_ascii() {
+        true => s.bytes().any(|b| b.is_ascii_uppercase()),
+        false => s.chars().any(char::is_uppercase),
+    };
+    if capitals {
         Cow::Owned(s.to_lowercase())
     } else {
         s

@@ -47,12 +47,26 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// The bytes counted since the last call.
-fn consumed(counter: &AtomicU64, reported: &mut u64) -> u64 {
-    let now = counter.load(Ordering::Relaxed);
-    let d = now.saturating_sub(*reported);
-    *reported = now;
-    d
+/// The bytes of one input read, for progress: compressed input counts its
+/// compressed bytes (through [`Counted`]); plain input counts what its
+/// chunks hold, and is read straight into them (a wrapper would make every
+/// read zero its buffer first).
+struct Progress {
+    compressed: Option<Arc<AtomicU64>>,
+    reported: u64,
+}
+
+impl Progress {
+    /// The bytes read since the last call, for a chunk of `len` bytes.
+    fn bytes(&mut self, len: u64) -> u64 {
+        let Some(counter) = &self.compressed else {
+            return len;
+        };
+        let now = counter.load(Ordering::Relaxed);
+        let d = now.saturating_sub(self.reported);
+        self.reported = now;
+        d
+    }
 }
 
 /// Cuts every input into chunks of whole lines (or of document elements)
@@ -68,23 +82,20 @@ pub(super) fn read_inputs(
             name: input.name(),
             source,
         };
-        let counter = Arc::new(AtomicU64::new(0));
-        let mut reported = 0u64;
         let raw: Box<dyn Read> = match input {
             Input::Path(p) => Box::new(File::open(p).map_err(err)?),
             Input::Stdin => Box::new(io::stdin()),
         };
-        // Compressed input counts the compressed bytes for progress; plain
-        // input counts what its chunks hold, and is read straight into them
-        // (a wrapper would make every read zero its buffer first).
-        let gzip = input.is_gzip();
-        let raw: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(Counted {
+        let mut progress = Progress {
+            compressed: input.is_gzip().then(|| Arc::new(AtomicU64::new(0))),
+            reported: 0,
+        };
+        let raw: Box<dyn Read> = match &progress.compressed {
+            Some(counter) => Box::new(flate2::read::MultiGzDecoder::new(Counted {
                 inner: raw,
                 n: counter.clone(),
-            }))
-        } else {
-            raw
+            })),
+            None => raw,
         };
         let mut reader = BufReader::with_capacity(1 << 20, raw);
         // A byte order mark is not part of the first line.
@@ -100,10 +111,7 @@ pub(super) fn read_inputs(
                         index,
                         file,
                         offset: None,
-                        input_bytes: match gzip {
-                            true => consumed(&counter, &mut reported),
-                            false => e.data.len() as u64,
-                        },
+                        input_bytes: progress.bytes(e.data.len() as u64),
                         data: e.data,
                         elements: Some(e.elements),
                         bad: e.bad,
@@ -155,10 +163,7 @@ pub(super) fn read_inputs(
                     index,
                     file,
                     offset: seekable.then_some(offset),
-                    input_bytes: match gzip {
-                        true => consumed(&counter, &mut reported),
-                        false => len,
-                    },
+                    input_bytes: progress.bytes(len),
                     data,
                     elements: None,
                     bad,

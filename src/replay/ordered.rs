@@ -138,16 +138,14 @@ impl<'r, 'i> Ordered<'r, 'i> {
         };
         // The matches of the newest second wait for the next chunk, which
         // may hold more of that second.
+        if self.held.last().is_some_and(|h| h.effective_at == newest) {
+            // The whole chunk is of the held second.
+            self.held.append(&mut hits);
+            return;
+        }
         let split = hits.partition_point(|h| h.effective_at < newest);
         let newest_second = hits.split_off(split);
         let held = std::mem::replace(&mut self.held, newest_second);
-        if held.last().is_some_and(|h| h.effective_at == newest) {
-            // All of one second (then nothing of the chunk comes before it).
-            let mut held = held;
-            held.append(&mut self.held);
-            self.held = held;
-            return;
-        }
         for hit in held.iter().chain(&hits) {
             self.tally.apply(&mut self.state, hit, &self.ids);
         }

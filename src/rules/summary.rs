@@ -159,7 +159,7 @@ impl Templates {
             .as_deref()
             .and_then(|pieces| write_plain(pieces, values, rule, count))
         {
-            return (text.split_whitespace().collect::<Vec<_>>().join(" "), None);
+            return (one_line(&text), None);
         }
         self.render_with_engine(name, summary, values, rule, count)
     }
@@ -186,7 +186,7 @@ impl Templates {
             ..fields
         };
         match self.env.get_template(name).and_then(|t| t.render(full)) {
-            Ok(s) => (s.split_whitespace().collect::<Vec<_>>().join(" "), None),
+            Ok(s) => (one_line(&s), None),
             Err(e) => (
                 format!("{} (summary failed: {e})", rule.title),
                 Some(format!("the summary failed: {e}")),
@@ -346,6 +346,11 @@ fn write_plain(
     Some(out)
 }
 
+/// A summary on one line, its runs of whitespace as single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A string, an integer or a boolean as the template engine writes it.
 fn write_scalar(out: &mut String, v: &Value) -> Option<()> {
     use std::fmt::Write;
@@ -447,11 +452,11 @@ mod tests {
                     severity: "high",
                 };
                 let engine = t.render_with_engine(&id, &summary, &values, &info, 3).0;
-                let engine = engine.split_whitespace().collect::<Vec<_>>().join(" ");
+                let engine = one_line(&engine);
                 if let Some(fast) = write_plain(summary.plain.as_ref().unwrap(), &values, &info, 3)
                 {
                     plain += 1;
-                    let fast = fast.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let fast = one_line(&fast);
                     assert_eq!(fast, engine, "{src} on {ctx}");
                 }
                 assert_eq!(
