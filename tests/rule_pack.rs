@@ -204,6 +204,21 @@ fn the_same_alerts_whatever_the_order_and_form_of_the_input() {
         "shuffled lines"
     );
 
+    // The later half first, as two files: the replay finds them out of
+    // order and reads them again.
+    let half = lines.len() / 2;
+    let (early, late) = (
+        dir.path().join("early.jsonl"),
+        dir.path().join("late.jsonl"),
+    );
+    std::fs::write(&early, lines[..half].join("\n")).unwrap();
+    std::fs::write(&late, lines[half..].join("\n")).unwrap();
+    assert_eq!(
+        run(&[late.to_str().unwrap(), early.to_str().unwrap()], None),
+        in_order,
+        "the later file first"
+    );
+
     let gz = dir.path().join("shuffled.jsonl.gz");
     let status = std::process::Command::new("gzip")
         .arg("-k")

@@ -128,8 +128,7 @@ pub(super) fn read_inputs(
         }
         // Only a regular file can be read again for a summary (not a pipe,
         // not a compressed stream).
-        let seekable = !input.is_gzip()
-            && matches!(input, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+        let seekable = !input.is_gzip() && input.can_read_again();
         // Past the first look, read straight into the chunks: going through
         // the buffer would copy every byte once more.
         // What the first look buffered starts the first chunk.

@@ -22,13 +22,14 @@ mod seen;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use crate::engine::Evaluation;
 use crate::rules::RuleSet;
 use input::{Chunk, read_inputs};
-use ordered::Ordered;
+use ordered::{Keep, Ordered};
 use parse::{ChunkResult, work};
 
 /// Where events come from.
@@ -56,6 +57,12 @@ impl Input {
                 .map(|m| m.len()),
             Input::Stdin => None,
         }
+    }
+
+    /// Whether the input can be read a second time: a regular file (not
+    /// stdin, a pipe or a device).
+    fn can_read_again(&self) -> bool {
+        matches!(self, Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     }
 
     fn is_gzip(&self) -> bool {
@@ -118,17 +125,49 @@ pub struct ReadError {
 
 /// Replays `inputs` through `rules`. `progress` is called now and then with
 /// the events and the bytes read so far.
+///
+/// Inputs that can be read again (regular files) keep only the matches
+/// not applied yet; when they turn out not to be in time order, or to
+/// repeat ids that matched, the replay stops and reads them again, sorting
+/// every match. Other inputs (pipes) keep every match for that case.
 pub fn replay(
     rules: &RuleSet,
     inputs: &[Input],
     opts: &Options,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Report, ReadError> {
+    let keep = if inputs.iter().all(Input::can_read_again) {
+        Keep::Pending
+    } else {
+        Keep::All
+    };
+    if let Some(report) = run(rules, inputs, opts, progress, keep)? {
+        return Ok(report);
+    }
+    tracing::info!(
+        "the input is not in event-time order, or repeats events that matched: reading it again to sort every match"
+    );
+    Ok(run(rules, inputs, opts, progress, Keep::Sorted)?
+        .expect("a replay that sorts every match needs no other reading"))
+}
+
+/// One reading of `inputs`; `None` when it stopped because it must be run
+/// again with [`Keep::Sorted`].
+fn run(
+    rules: &RuleSet,
+    inputs: &[Input],
+    opts: &Options,
+    progress: &dyn Fn(u64, u64),
+    keep: Keep,
+) -> Result<Option<Report>, ReadError> {
     let threads = opts.threads.max(1);
     let started = std::time::Instant::now();
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
-    let chunk_rx = Mutex::new(chunk_rx);
-    let mut ordered = Ordered::new(rules, inputs, opts.facts);
+    // Held by the parser threads only, so that the reader sees the channel
+    // close when they stop early.
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+    let stop = AtomicBool::new(false);
+    let mut ordered = Ordered::new(rules, inputs, opts.facts, keep);
     let read = std::thread::scope(|s| {
         let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
         // Parsed chunks' buffers go back to the reader, so that memory is
@@ -139,11 +178,12 @@ pub fn replay(
             .spawn_scoped(s, move || read_inputs(inputs, chunk_tx, free_rx))
             .expect("spawn the reader thread");
         for _ in 0..threads {
-            let (rx, tx, free) = (&chunk_rx, res_tx.clone(), free_tx.clone());
+            let (rx, tx, free, stop) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone(), &stop);
             spawn("parse")
-                .spawn_scoped(s, move || work(rules, opts, rx, tx, free))
+                .spawn_scoped(s, move || work(rules, opts, &rx, tx, free, stop))
                 .expect("spawn a parser thread");
         }
+        drop(chunk_rx);
         drop(free_tx);
         drop(res_tx);
         // Chunks finish in any order; they are taken in read order, and their
@@ -158,9 +198,16 @@ pub fn replay(
             while let Some(r) = waiting.remove(&ordered.next_chunk()) {
                 ordered.release(r);
             }
+            if ordered.must_sort() {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
         }
         reader.join().expect("reader thread panicked")
     });
+    if ordered.must_sort() {
+        return Ok(None);
+    }
     read?;
     let parsed = started.elapsed();
     let report = ordered.finish();

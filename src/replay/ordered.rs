@@ -2,6 +2,8 @@
 //! lines numbered, repeated ids dropped, and hits fed to the rule state in
 //! event-time order.
 
+use rustc_hash::FxHashSet;
+
 use super::ids::{ChunkIds, ChunkText};
 use super::parse::ChunkResult;
 use super::seen::SeenIds;
@@ -18,8 +20,9 @@ use crate::rules::RuleSet;
 /// Inputs are usually already in time order; then each chunk's matches are
 /// applied as soon as the chunk is taken (all but those of its last second,
 /// which the next chunk may share). A match that comes before one already
-/// applied shows that the input is not in order: the state is then rebuilt
-/// at the end from all matches, sorted.
+/// applied shows that the input is not in order, and so does an id read
+/// twice whose later reading matched a rule: the state must then be built
+/// from all matches, sorted. What happens then depends on [`Keep`].
 pub(super) struct Ordered<'r, 'i> {
     rules: &'r RuleSet,
     ids: ChunkIds<'i>,
@@ -34,8 +37,13 @@ pub(super) struct Ordered<'r, 'i> {
     tally: Tally<'r>,
     /// Sorted matches not applied yet (those of the latest second).
     held: Vec<Hit>,
-    /// Every match taken so far, for a rebuild; the applied ones in order.
+    /// Every match taken so far, for a rebuild; the applied ones in order
+    /// (only when every match is kept).
     all: Vec<Vec<Hit>>,
+    keep: Keep,
+    /// Events that matched a rule while their id hash had been read before:
+    /// only these can be repeats whose matches were applied.
+    suspects_hit: Vec<EventNo>,
     /// The last match applied, for the order check.
     last: Option<Hit>,
     in_order: bool,
@@ -45,8 +53,21 @@ pub(super) struct Ordered<'r, 'i> {
     errors: Vec<(EventNo, EvalError)>,
 }
 
+/// Which matches a replay keeps for a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// Only those not applied yet. The inputs can be read again: a replay
+    /// that needs a rebuild stops and is run again with [`Keep::Sorted`].
+    Pending,
+    /// Every match, for a rebuild at the end (inputs that cannot be read
+    /// again, such as a pipe).
+    All,
+    /// Every match, all applied at the end, sorted: the second reading.
+    Sorted,
+}
+
 impl<'r, 'i> Ordered<'r, 'i> {
-    pub fn new(rules: &'r RuleSet, inputs: &'i [Input], facts: bool) -> Self {
+    pub fn new(rules: &'r RuleSet, inputs: &'i [Input], facts: bool, keep: Keep) -> Self {
         Ordered {
             rules,
             ids: ChunkIds::new(inputs),
@@ -61,8 +82,10 @@ impl<'r, 'i> Ordered<'r, 'i> {
             facts,
             held: Vec::new(),
             all: Vec::new(),
+            keep,
+            suspects_hit: Vec::new(),
             last: None,
-            in_order: true,
+            in_order: keep != Keep::Sorted,
             errors: Vec::new(),
         }
     }
@@ -94,7 +117,14 @@ impl<'r, 'i> Ordered<'r, 'i> {
         self.lines_before += r.lines;
 
         self.events += r.id_spans.len() as u64;
+        let marked = self.seen.suspects().len();
         self.seen.mark_chunk(r.index, &r.id_spans);
+        // A table that grows later only finds fewer suspects, never others.
+        if let [_, ..] = &self.seen.suspects()[marked..] {
+            let new: FxHashSet<EventNo> = self.seen.suspects()[marked..].iter().copied().collect();
+            let hit = r.hits.iter().map(|h| h.event).filter(|e| new.contains(e));
+            self.suspects_hit.extend(hit);
+        }
         self.ids.chunks.push(ChunkText {
             ids: r.ids,
             spans: r.id_spans,
@@ -111,7 +141,9 @@ impl<'r, 'i> Ordered<'r, 'i> {
     /// in order.
     fn take_hits(&mut self, mut hits: Vec<Hit>) {
         if !self.in_order {
-            self.all.push(hits);
+            if self.keep != Keep::Pending {
+                self.all.push(hits);
+            }
             return;
         }
         let ids = &self.ids;
@@ -120,8 +152,11 @@ impl<'r, 'i> Ordered<'r, 'i> {
             && order(first, last).is_lt()
         {
             self.in_order = false;
-            self.all.push(std::mem::take(&mut self.held));
-            self.all.push(hits);
+            let held = std::mem::take(&mut self.held);
+            if self.keep != Keep::Pending {
+                self.all.push(held);
+                self.all.push(hits);
+            }
             return;
         }
         // Usually nothing is held or the held matches all come first, and
@@ -152,8 +187,16 @@ impl<'r, 'i> Ordered<'r, 'i> {
         if let Some(last) = hits.last().or(held.last()) {
             self.last = Some(last.clone());
         }
-        self.all.push(held);
-        self.all.push(hits);
+        if self.keep != Keep::Pending {
+            self.all.push(held);
+            self.all.push(hits);
+        }
+    }
+
+    /// Whether this replay must stop and be run again sorted: its input is
+    /// out of order and its matches were not kept.
+    pub fn must_sort(&self) -> bool {
+        self.keep == Keep::Pending && !self.in_order
     }
 
     /// Merges the held matches with a chunk's, both sorted.
@@ -175,24 +218,26 @@ impl<'r, 'i> Ordered<'r, 'i> {
         merged
     }
 
-    /// Settles duplicates, applies what is held, and closes the replay.
+    /// Settles duplicates, applies what is held, and closes the replay;
+    /// `None` when it must be run again with [`Keep::Sorted`].
     ///
     /// Matches were applied assuming that no id repeats; an id that did
     /// repeat and whose later reading matched or failed a rule makes the
     /// state be rebuilt without it.
-    pub fn finish(mut self) -> Report {
+    pub fn finish(mut self) -> Option<Report> {
+        if self.must_sort() {
+            return None;
+        }
         let dups = self.seen.duplicates(&self.ids);
         self.events -= dups.len() as u64;
         self.duplicates = dups.len() as u64;
         let keep = |no: &EventNo| !dups.contains(no);
         let had_effect = !dups.is_empty()
             && (self.errors.iter().any(|(seq, _)| !keep(seq))
-                || self
-                    .all
-                    .iter()
-                    .flatten()
-                    .chain(&self.held)
-                    .any(|h| !keep(&h.event)));
+                || self.suspects_hit.iter().any(|e| !keep(e)));
+        if had_effect && self.keep == Keep::Pending {
+            return None;
+        }
         let errors = self
             .errors
             .into_iter()
@@ -216,11 +261,11 @@ impl<'r, 'i> Ordered<'r, 'i> {
             }
             tally.finish(errors)
         };
-        Report {
+        Some(Report {
             evaluation,
             events: self.events,
             duplicates: self.duplicates,
             bad_lines: self.bad_lines,
-        }
+        })
     }
 }

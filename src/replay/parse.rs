@@ -3,6 +3,7 @@
 //! the hits, the ids and the bad lines of the chunk.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,7 @@ pub(super) fn work(
     rx: &Mutex<Receiver<Chunk>>,
     tx: mpsc::Sender<ChunkResult>,
     free: mpsc::Sender<Vec<u8>>,
+    stop: &AtomicBool,
 ) {
     let mut checker = Checker::new(rules)
         .with_facts(opts.facts)
@@ -53,6 +55,9 @@ pub(super) fn work(
             Err(_) => return,
         };
         let Ok(chunk) = chunk else { return };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = ChunkResult {
             index: chunk.index,
             file: chunk.file,

@@ -52,6 +52,12 @@ impl SeenIds {
         self.marked += 1;
     }
 
+    /// The events whose id hash was read before, so far (in read order,
+    /// until the table grows).
+    pub fn suspects(&self) -> &[EventNo] {
+        &self.suspects
+    }
+
     /// More ids than the table is meant to hold.
     pub fn is_full(&self) -> bool {
         self.order < Self::MAX_ORDER && self.marked << 4 > 1 << self.order
