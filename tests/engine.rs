@@ -272,11 +272,17 @@ fn first_seen_learns_then_alerts_on_new_values_and_forgets_old_ones_across_a_res
         login_from("a5", t + 9 * DAY + 60, "ana@x", "BR"), // now known
         login_from("c1", t + 10 * DAY, "cat@x", "FR"), // a new person: learned
         login_from("c2", t + 11 * DAY, "cat@x", "DE"), // new for cat: alert
-        login_from("a6", t + 60 * DAY, "ana@x", "US"), // forgotten after 30d: new again
+        login_from("a6", t + 35 * DAY, "ana@x", "BR"), // known: 26 days since
+        // US was last seen 60 days before, BR 25: forgotten, new again.
+        login_from("a7", t + 60 * DAY, "ana@x", "US"),
+        // Ben was last seen 98 days before: a new key, learned.
+        login_from("b2", t + 100 * DAY, "ben@x", "US"),
+        // Nothing of ana seen for 60 days: she counts as a new key again.
+        login_from("a8", t + 120 * DAY, "ana@x", "CA"),
     ];
     let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&after)), &mut state);
     let fired: Vec<&str> = out.alerts.iter().map(|a| a.event_id.as_str()).collect();
-    assert_eq!(fired, ["a4", "c2", "a6"]);
+    assert_eq!(fired, ["a4", "c2", "a7"]);
 
     // The same events in one batch give the same alerts.
     let all: Vec<String> = learning.iter().chain(&after).cloned().collect();
@@ -291,7 +297,25 @@ fn first_seen_learns_then_alerts_on_new_values_and_forgets_old_ones_across_a_res
     );
     let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
     let with_new: Vec<&str> = one.alerts.iter().map(|a| a.event_id.as_str()).collect();
-    assert_eq!(with_new, ["a4", "c1", "c2", "a6"]);
+    assert_eq!(with_new, ["a4", "c1", "c2", "a7", "b2", "a8"]);
+
+    // Pruning the state after every event changes nothing: what it drops
+    // could no longer count.
+    for rules in [load_rule(dir.path(), rule), rules] {
+        let whole =
+            Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
+        let mut state = RuleState::new();
+        let mut pruned = Vec::new();
+        for line in &all {
+            let batch = Batch::new(parse(std::slice::from_ref(line)));
+            let out = Evaluator::new(&rules).evaluate(&batch, &mut state);
+            pruned.extend(out.alerts.into_iter().map(|a| a.event_id));
+            let now: serde_json::Value = serde_json::from_str(line).unwrap();
+            state.prune(&rules, now["effective_at"].as_i64().unwrap());
+        }
+        let whole: Vec<String> = whole.alerts.into_iter().map(|a| a.event_id).collect();
+        assert_eq!(pruned, whole, "pruned after every event");
+    }
 }
 
 fn key_event(id: &str, ty: &str, at: i64, actor: &str, key: Option<&str>) -> String {

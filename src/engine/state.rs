@@ -30,6 +30,10 @@ pub struct RuleState {
     late: i64,
     #[serde(skip)]
     since_prune: u32,
+    /// The [`RuleSet::generation`] of the rule set the parts are bound to
+    /// (0: none yet).
+    #[serde(skip)]
+    bound: u64,
     /// Distinct values held by threshold entries, stored once.
     #[serde(skip)]
     values: FxHashSet<Arc<str>>,
@@ -203,13 +207,19 @@ fn first_seen(state: &mut PerRule, fs: &crate::rules::FirstSeen, m: Match<'_>) -
         Some(v) => v,
         None => state.seen.entry(m.group.into()).or_default(),
     };
-    let new_key = values.is_empty();
-    if let Some(last) = values.get_mut(value) {
-        let known = m.at.saturating_sub(*last) <= fs.forget_after;
+    let fresh = |last: i64| m.at.saturating_sub(last) <= fs.forget_after;
+    if let Some(last) = values.get_mut(value)
+        && fresh(*last)
+    {
         *last = (*last).max(m.at);
-        if known {
-            return false;
-        }
+        return false;
+    }
+    // A new or forgotten value. The key is new when none of its values is
+    // remembered: values past `forget_after` do not count, so the outcome
+    // is the same whether a prune has dropped them yet or not.
+    let new_key = !values.values().any(|&last| fresh(last));
+    if let Some(last) = values.get_mut(value) {
+        *last = (*last).max(m.at);
     } else {
         if values.len() >= fs.max_values {
             values.retain(|_, last| m.at.saturating_sub(*last) <= fs.forget_after);
@@ -286,7 +296,7 @@ impl RuleState {
     /// value known to both and the earlier start of learning; returns how
     /// many values were added.
     pub fn learn_from(&mut self, learned: &RuleState, rules: &RuleSet) -> usize {
-        if self.rules.len() != rules.len() {
+        if self.bound != rules.generation() {
             self.bind(rules);
         }
         let mut added = 0;
@@ -367,10 +377,10 @@ impl RuleState {
     /// Feeds one match to its rule's threshold and suppression. Matches must
     /// come in event-time order for exact results.
     pub(crate) fn apply(&mut self, rules: &RuleSet, m: Match<'_>) -> Outcome {
-        let rule = &rules.rules()[m.rule];
-        if self.rules.len() != rules.len() || self.rules[m.rule].id != rule.id {
+        if self.bound != rules.generation() {
             self.bind(rules);
         }
+        let rule = &rules.rules()[m.rule];
         self.maybe_prune(m.at, rules);
         let state = &mut self.rules[m.rule];
         let mut first_at = m.at;
@@ -472,6 +482,7 @@ impl RuleState {
     /// rules whose id and fingerprint are unchanged; returns the ids of the
     /// parts dropped that held something.
     fn bind(&mut self, rules: &RuleSet) -> Vec<String> {
+        self.bound = rules.generation();
         let mut old: FxHashMap<String, PerRule> =
             self.rules.drain(..).map(|r| (r.id.clone(), r)).collect();
         for rule in rules.rules() {

@@ -184,6 +184,10 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
             templates,
             warnings,
             incidents: env.incidents.clone(),
+            generation: {
+                static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         })
     } else {
         Err(LoadError { problems })

@@ -192,6 +192,9 @@ pub struct RuleSet {
     /// Names the audit log schema does not know (see [`schema`]).
     warnings: Vec<Problem>,
     incidents: Option<Arc<IncidentRules>>,
+    /// Tells this load apart from every other of the process (see
+    /// [`RuleSet::generation`]).
+    generation: u64,
 }
 
 impl RuleSet {
@@ -215,6 +218,12 @@ impl RuleSet {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// A number no other rule set loaded by this process has, so that a
+    /// rule state knows cheaply whether it is bound to this one.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {
