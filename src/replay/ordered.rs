@@ -44,6 +44,9 @@ pub(super) struct Ordered<'r, 'i> {
     /// Events that matched a rule while their id hash had been read before:
     /// only these can be repeats whose matches were applied.
     suspects_hit: Vec<EventNo>,
+    /// The chunks before this one have no key text left (see
+    /// [`Ordered::drop_applied_keys`]).
+    keys_dropped: usize,
     /// The last match applied, for the order check.
     last: Option<Hit>,
     in_order: bool,
@@ -84,6 +87,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             all: Vec::new(),
             keep,
             suspects_hit: Vec::new(),
+            keys_dropped: 0,
             last: None,
             in_order: keep != Keep::Sorted,
             errors: Vec::new(),
@@ -135,6 +139,22 @@ impl<'r, 'i> Ordered<'r, 'i> {
         }
         self.errors.extend(r.errors);
         self.take_hits(r.hits);
+        if self.keep == Keep::Pending && self.in_order {
+            self.drop_applied_keys();
+        }
+    }
+
+    /// Frees the key text of the chunks whose matches are all applied: only
+    /// the held ones will still be read.
+    fn drop_applied_keys(&mut self) {
+        let upto = (self.held.iter())
+            .map(|h| h.event.chunk())
+            .min()
+            .unwrap_or(self.ids.chunks.len());
+        for chunk in &mut self.ids.chunks[self.keys_dropped.min(upto)..upto] {
+            chunk.keys = String::new();
+        }
+        self.keys_dropped = self.keys_dropped.max(upto);
     }
 
     /// Applies a chunk's matches (sorted by its worker) while the input is

@@ -89,10 +89,15 @@ pub(super) fn work(
             let (a, b, _) = spans[e.pos()];
             &ids[a as usize..b as usize]
         };
+        // The hits of one event share its id: only those of different
+        // events need their ids compared.
         let order = |a: &Hit, b: &Hit| {
             a.effective_at
                 .cmp(&b.effective_at)
-                .then_with(|| id(a.event).cmp(id(b.event)))
+                .then_with(|| match a.event == b.event {
+                    true => std::cmp::Ordering::Equal,
+                    false => id(a.event).cmp(id(b.event)),
+                })
                 .then(a.rule.cmp(&b.rule))
         };
         // Input in time order leaves only the matches of one second to put

@@ -49,7 +49,7 @@ impl NamedList {
     /// by one of its globs, or equal (case-insensitively) to one of its texts.
     pub fn contains(&self, value: &str) -> bool {
         if !self.nets.is_empty()
-            && let Ok(ip) = value.parse::<IpAddr>()
+            && let Some(ip) = parse_ip(value)
             && self.nets.iter().any(|n| n.contains(&ip))
         {
             return true;
@@ -61,6 +61,24 @@ impl NamedList {
         }
         !self.texts.is_empty() && text::with_lower(value, |v| self.texts.contains(v))
     }
+}
+
+/// `value` as an address. Several rules often look up the same address of
+/// one event (in several lists, or one list in several rules), so each
+/// thread keeps the last one parsed.
+fn parse_ip(value: &str) -> Option<IpAddr> {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Option<IpAddr>)> =
+            const { std::cell::RefCell::new((String::new(), None)) };
+    }
+    LAST.with_borrow_mut(|(text, ip)| {
+        if text != value {
+            text.clear();
+            text.push_str(value);
+            *ip = value.parse().ok();
+        }
+        *ip
+    })
 }
 
 impl Lists {
