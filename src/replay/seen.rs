@@ -82,9 +82,20 @@ impl SeenIds {
             return dups;
         }
         let hashes: FxHashSet<u64> = self.suspects.iter().map(|&s| ids.span(s).2).collect();
+        // A small table of the suspects' hashes, by bits the big table does
+        // not use, spares most ids the set lookup.
+        const ORDER: u32 = 20;
+        let mut near = vec![0u64; 1 << (ORDER - 6)];
+        let bit = |hash: u64| (hash & ((1 << ORDER) - 1)) as usize;
+        for &h in &hashes {
+            near[bit(h) >> 6] |= 1 << (bit(h) & 63);
+        }
         let mut first: FxHashSet<&str> = FxHashSet::default();
         for (index, chunk) in ids.chunks.iter().enumerate() {
             for (pos, &(_, _, hash)) in chunk.spans.iter().enumerate() {
+                if near[bit(hash) >> 6] & (1 << (bit(hash) & 63)) == 0 {
+                    continue;
+                }
                 let seq = EventNo::new(index, pos);
                 if hashes.contains(&hash) && !first.insert(ids.id(seq)) {
                     dups.insert(seq);

@@ -7,18 +7,39 @@
 
 use serde_json::Value;
 
-/// The keys of a rule document that make its logic.
-const LOGIC: [&str; 5] = ["match", "condition", "script", "threshold", "suppress"];
+/// The parts of a rule document that make its logic: what it matches and
+/// what its state holds. Every other key (tests, above all) is skipped
+/// unread.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Logic {
+    #[serde(rename = "match")]
+    matches: Option<Value>,
+    condition: Option<Value>,
+    script: Option<Value>,
+    threshold: Option<Value>,
+    sequence: Option<Value>,
+    first_seen: Option<Value>,
+    suppress: Option<Value>,
+}
 
-/// The fingerprint of the rule document `doc`, whose script file (if any)
-/// holds `script`.
-pub fn of(doc: &str, script: Option<&str>) -> String {
+/// The logic of the rule document `doc` as canonical text, for
+/// [`of`]. It reads the document on its own, so the loader computes it
+/// with the document's parse, on the parsing threads.
+pub fn logic(doc: &str) -> String {
     let mut text = String::new();
-    if let Ok(Value::Object(map)) =
-        serde_saphyr::from_str_with_options::<Value>(doc, super::yaml_options())
-    {
-        for key in LOGIC {
-            if let Some(v) = map.get(key) {
+    if let Ok(logic) = serde_saphyr::from_str_with_options::<Logic>(doc, super::yaml_options()) {
+        let parts = [
+            ("match", &logic.matches),
+            ("condition", &logic.condition),
+            ("script", &logic.script),
+            ("threshold", &logic.threshold),
+            ("sequence", &logic.sequence),
+            ("first_seen", &logic.first_seen),
+            ("suppress", &logic.suppress),
+        ];
+        for (key, v) in parts {
+            if let Some(v) = v {
                 text.push_str(key);
                 text.push('=');
                 canonical(v, &mut text);
@@ -26,6 +47,13 @@ pub fn of(doc: &str, script: Option<&str>) -> String {
             }
         }
     }
+    text
+}
+
+/// The fingerprint of a rule whose [`logic`] is `logic` and whose script
+/// file (if any) holds `script`.
+pub fn of(logic: &str, script: Option<&str>) -> String {
+    let mut text = logic.to_owned();
     if let Some(s) = script {
         text.push_str("script-file=");
         text.push_str(s);
@@ -75,7 +103,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::of;
+    fn of(doc: &str, script: Option<&str>) -> String {
+        super::of(&super::logic(doc), script)
+    }
 
     #[test]
     fn only_the_logic_counts() {
@@ -87,5 +117,31 @@ mod tests {
         assert_ne!(of(a, None), of(&c, None));
         assert_ne!(of(a, None), of(a, Some("true")));
         assert_eq!(of(a, None).len(), 16);
+        // Tests are not logic.
+        let tested =
+            format!("{a}tests:\n  - {{name: t, events: [{{type: x}}], expect_alerts: 0}}\n");
+        assert_eq!(of(a, None), of(&tested, None));
+    }
+
+    /// Sequences and `first_seen` hold state: changing them changes the
+    /// fingerprint, so that a reload does not keep state that meant
+    /// something else.
+    #[test]
+    fn sequence_and_first_seen_are_logic() {
+        let seq = "id: r\ntitle: A\nseverity: low\nsequence: {by: actor.email, within: 30m, steps: [{match: {type: login.failed}, count: 5}, {match: {type: login.succeeded}}]}\n";
+        assert_ne!(of(seq, None), of(&seq.replace("30m", "1h"), None));
+        assert_ne!(
+            of(seq, None),
+            of(&seq.replace("count: 5", "count: 3"), None)
+        );
+        let fs = "id: r\ntitle: A\nseverity: low\nmatch: {type: login.succeeded}\nfirst_seen: {of: actor.country, per: actor.email}\n";
+        assert_ne!(
+            of(fs, None),
+            of(&fs.replace("actor.country", "actor.browser"), None)
+        );
+        assert_ne!(
+            of(fs, None),
+            of(&fs.replace("per: actor.email", "per: actor.id"), None)
+        );
     }
 }

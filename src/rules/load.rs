@@ -110,27 +110,44 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     let mut view_needs = ViewNeeds::default();
     let mut rules: Vec<Rule> = Vec::new();
     let mut warnings = Vec::new();
+    // Every file is read and cut into documents first; parsing the YAML is
+    // most of a load, so the documents are parsed on several threads, then
+    // compiled one by one in file order.
+    let mut docs: Vec<(&PathBuf, u64, String)> = Vec::new();
+    let mut unreadable: Vec<(usize, Problem)> = Vec::new();
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(Problem {
+        match std::fs::read_to_string(file) {
+            Ok(text) => docs.extend(
+                split_documents(&text)
+                    .into_iter()
+                    .map(|(offset, doc)| (file, offset, doc)),
+            ),
+            Err(e) => unreadable.push((
+                docs.len(),
+                Problem {
                     path: file.clone(),
                     line: None,
                     column: None,
                     message: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        for (offset, doc) in split_documents(&text) {
+                },
+            )),
+        }
+    }
+    let parsed = parse_documents(&docs);
+    let mut unreadable = unreadable.into_iter().peekable();
+    for (i, ((file, offset, doc), raw)) in docs.iter().zip(parsed).enumerate() {
+        while let Some((_, problem)) = unreadable.next_if(|(before, _)| *before <= i) {
+            problems.push(problem);
+        }
+        let (file, offset) = (*file, *offset);
+        {
             let mut p = Problems {
                 path: file,
-                doc: &doc,
+                doc,
                 line_offset: offset,
                 list: &mut problems,
             };
-            let raw: RawRule = match serde_saphyr::from_str_with_options(&doc, yaml_options()) {
+            let raw: RawRule = match raw {
                 Ok(r) => r,
                 Err(e) => {
                     let loc = e.location().unwrap_or(Location::UNKNOWN);
@@ -176,6 +193,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
             }
         }
     }
+    problems.extend(unreadable.map(|(_, problem)| problem));
     if problems.is_empty() {
         Ok(RuleSet {
             view_needs,
@@ -192,6 +210,42 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     } else {
         Err(LoadError { problems })
     }
+}
+
+/// Each document's rule with its logic, parsed on up to as many threads as
+/// there are cores (a few documents per thread at least), in document
+/// order.
+fn parse_documents(docs: &[(&PathBuf, u64, String)]) -> Vec<Result<RawRule, serde_saphyr::Error>> {
+    let parse = |doc: &str| {
+        serde_saphyr::from_str_with_options(doc, yaml_options()).map(|raw: RawRule| RawRule {
+            logic: super::fingerprint::logic(doc),
+            ..raw
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(docs.len() / 8)
+        .max(1);
+    if threads == 1 {
+        return docs.iter().map(|(_, _, doc)| parse(doc)).collect();
+    }
+    let per_thread = docs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = docs
+            .chunks(per_thread)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, _, doc)| parse(doc))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a rule parsing thread panicked"))
+            .collect()
+    })
 }
 
 /// YAML reading options: YAML 1.2 booleans and numbers, as users expect.
@@ -519,7 +573,7 @@ fn compile(
         file: file.to_owned(),
         line: raw.id.referenced.line() + p.line_offset,
         column: raw.id.referenced.column(),
-        fingerprint: super::fingerprint::of(p.doc, script_text.as_deref()),
+        fingerprint: super::fingerprint::of(&raw.logic, script_text.as_deref()),
         threshold,
         sequence,
         first_seen,
