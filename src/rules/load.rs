@@ -140,56 +140,54 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
             problems.push(problem);
         }
         let (file, offset) = (*file, *offset);
-        {
-            let mut p = Problems {
-                path: file,
-                doc,
-                line_offset: offset,
-                list: &mut problems,
-            };
-            let raw: RawRule = match raw {
-                Ok(r) => r,
-                Err(e) => {
-                    let loc = e.location().unwrap_or(Location::UNKNOWN);
-                    p.at(&loc, yaml_message(&e));
-                    continue;
-                }
-            };
-            let names = super::warnings::Names::of(&raw);
-            if let Some(rule) = compile(
-                raw,
-                file,
-                env,
-                &engine,
-                &mut templates,
-                &mut view_needs,
-                &mut p,
-            ) {
-                if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
-                    let msg = format!(
-                        "duplicate rule id `{}` (first defined at {}:{})",
-                        rule.id,
-                        first.file.display(),
-                        first.line
-                    );
-                    problems.push(Problem {
-                        path: file.clone(),
-                        line: Some(rule.line),
-                        column: Some(rule.column),
-                        message: msg,
-                    });
-                } else {
-                    names.check(
-                        &rule,
-                        &mut Problems {
-                            path: file,
-                            doc: &doc,
-                            line_offset: offset,
-                            list: &mut warnings,
-                        },
-                    );
-                    rules.push(rule);
-                }
+        let mut p = Problems {
+            path: file,
+            doc,
+            line_offset: offset,
+            list: &mut problems,
+        };
+        let raw: RawRule = match raw {
+            Ok(r) => r,
+            Err(e) => {
+                let loc = e.location().unwrap_or(Location::UNKNOWN);
+                p.at(&loc, yaml_message(&e));
+                continue;
+            }
+        };
+        let names = super::warnings::Names::of(&raw);
+        if let Some(rule) = compile(
+            raw,
+            file,
+            env,
+            &engine,
+            &mut templates,
+            &mut view_needs,
+            &mut p,
+        ) {
+            if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
+                let msg = format!(
+                    "duplicate rule id `{}` (first defined at {}:{})",
+                    rule.id,
+                    first.file.display(),
+                    first.line
+                );
+                problems.push(Problem {
+                    path: file.clone(),
+                    line: Some(rule.line),
+                    column: Some(rule.column),
+                    message: msg,
+                });
+            } else {
+                names.check(
+                    &rule,
+                    &mut Problems {
+                        path: file,
+                        doc,
+                        line_offset: offset,
+                        list: &mut warnings,
+                    },
+                );
+                rules.push(rule);
             }
         }
     }
