@@ -16,6 +16,7 @@ pub(crate) mod check;
 mod state;
 pub(crate) mod tally;
 pub mod testcase;
+mod text;
 
 use rustc_hash::FxHashSet;
 

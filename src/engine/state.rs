@@ -13,6 +13,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
+use super::text::StateText;
 use crate::rules::RuleSet;
 
 /// The version of the saved form; [`RuleState::restore`] refuses others.
@@ -61,11 +62,11 @@ impl Incidents {
 struct PerRule {
     id: String,
     fingerprint: String,
-    groups: FxHashMap<Box<str>, VecDeque<Entry>>,
-    suppress: FxHashMap<Box<str>, Quiet>,
+    groups: FxHashMap<StateText, VecDeque<Entry>>,
+    suppress: FxHashMap<StateText, Quiet>,
     /// `first_seen`: per key, each value with when it was last seen.
     #[serde(default, skip_serializing_if = "FxHashMap::is_empty")]
-    seen: FxHashMap<Box<str>, FxHashMap<Box<str>, i64>>,
+    seen: FxHashMap<StateText, FxHashMap<StateText, i64>>,
     /// `first_seen`: the time of the first event the rule saw, which starts
     /// its learning period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +77,7 @@ struct PerRule {
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     at: i64,
-    id: Box<str>,
+    id: StateText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     distinct: Option<Arc<str>>,
     /// For a sequence: the steps the event passes, as bits.
@@ -192,7 +193,7 @@ fn sequence_step(
         return None;
     }
     picked.sort_unstable();
-    let ids = picked.iter().map(|&i| group[i].id.to_string()).collect();
+    let ids = picked.iter().map(|&i| String::from(&group[i].id)).collect();
     let first_at = group[first].at;
     group.drain(..=pos);
     Some((ids, first_at))
@@ -446,7 +447,7 @@ impl RuleState {
                     return Outcome::Counted;
                 }
                 first_at = group.front().map_or(m.at, |e| e.at);
-                group.drain(..).map(|e| e.id.into_string()).collect()
+                group.drain(..).map(|e| String::from(&e.id)).collect()
             }
         };
         let mut suppressed = 0;
