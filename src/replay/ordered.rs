@@ -74,7 +74,9 @@ impl<'r, 'i> Ordered<'r, 'i> {
         Ordered {
             rules,
             ids: ChunkIds::new(inputs),
-            seen: SeenIds::new(),
+            // Events are rarely shorter than 512 bytes: a table sized for
+            // that seldom has to grow (compressed inputs may make it grow).
+            seen: SeenIds::for_ids(inputs.iter().filter_map(Input::size).sum::<u64>() / 512),
             events: 0,
             duplicates: 0,
             bad_lines: Vec::new(),
@@ -201,16 +203,22 @@ impl<'r, 'i> Ordered<'r, 'i> {
         let split = hits.partition_point(|h| h.effective_at < newest);
         let newest_second = hits.split_off(split);
         let held = std::mem::replace(&mut self.held, newest_second);
-        for hit in held.iter().chain(&hits) {
-            self.tally.apply(&mut self.state, hit, &self.ids);
-        }
         if let Some(last) = hits.last().or(held.last()) {
             self.last = Some(last.clone());
         }
-        if self.keep != Keep::Pending {
-            self.all.push(held);
-            self.all.push(hits);
+        if self.keep == Keep::Pending {
+            // Each match is dropped as soon as it is applied, while it is
+            // still in cache.
+            for hit in held.into_iter().chain(hits) {
+                self.tally.apply(&mut self.state, &hit, &self.ids);
+            }
+            return;
         }
+        for hit in held.iter().chain(&hits) {
+            self.tally.apply(&mut self.state, hit, &self.ids);
+        }
+        self.all.push(held);
+        self.all.push(hits);
     }
 
     /// Whether this replay must stop and be run again sorted: its input is

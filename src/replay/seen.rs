@@ -19,16 +19,20 @@ pub(super) struct SeenIds {
 }
 
 impl SeenIds {
-    /// The table starts at 2^16 bits and doubles whenever it holds more
-    /// than one id per 16 bits, up to 2^28 bits (32 MiB); past 16 million
-    /// ids, more of them are checked at the end, still exactly.
+    /// The table starts at 2^16 bits (or more, see [`SeenIds::for_ids`])
+    /// and doubles whenever it holds more than one id per 16 bits, up to
+    /// 2^28 bits (32 MiB); past 16 million ids, more of them are checked at
+    /// the end, still exactly.
     const FIRST_ORDER: u32 = 16;
     const MAX_ORDER: u32 = 28;
 
-    pub fn new() -> Self {
+    /// A table big enough for about `ids` ids without growing.
+    pub fn for_ids(ids: u64) -> Self {
+        let order =
+            (ids.saturating_mul(16).max(1).ilog2() + 1).clamp(Self::FIRST_ORDER, Self::MAX_ORDER);
         SeenIds {
-            bits: vec![0; 1 << (Self::FIRST_ORDER - 6)],
-            order: Self::FIRST_ORDER,
+            bits: vec![0; 1 << (order - 6)],
+            order,
             marked: 0,
             suspects: Vec::new(),
         }
@@ -36,9 +40,31 @@ impl SeenIds {
 
     /// Marks the ids of chunk `index` (see [`IdSpans`]).
     pub fn mark_chunk(&mut self, index: usize, spans: &IdSpans) {
+        // The table is larger than the caches: its words are asked for a
+        // few ids ahead of their use.
+        const AHEAD: usize = 8;
         for (pos, &(_, _, hash)) in spans.iter().enumerate() {
+            if let Some(&(_, _, next)) = spans.get(pos + AHEAD) {
+                self.prefetch(next);
+            }
             self.mark(hash, EventNo::new(index, pos));
         }
+    }
+
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let word = (hash >> (64 - self.order) >> 6) as usize;
+            if let Some(w) = self.bits.get(word) {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                // SAFETY: SSE is part of every x86_64 target, and a prefetch
+                // only hints the cache: it reads nothing.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((w as *const u64).cast()) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
     }
 
     fn mark(&mut self, hash: u64, seq: EventNo) {
@@ -160,7 +186,7 @@ mod tests {
         want.insert(EventNo::new(3, chunks[3].len()));
         chunks[3].push((&colliding[5], 42));
         let ids = chunk_ids(&chunks);
-        let mut seen = SeenIds::new();
+        let mut seen = SeenIds::for_ids(0);
         for (index, chunk) in ids.chunks.iter().enumerate() {
             seen.mark_chunk(index, &chunk.spans);
             if seen.is_full() {
