@@ -260,27 +260,43 @@ impl Part {
     #[inline]
     pub(super) fn slot(self, key: &str) -> Slot {
         use TextField as F;
-        match (self, key) {
-            (Part::Actor, "type") => Slot::Text(F::ActorType),
-            (Part::Actor, "session") => Slot::Nested(Part::Session),
-            (Part::Actor, "api_key") => Slot::Nested(Part::ApiKey),
-            (Part::Session, "user") => Slot::Nested(Part::SessionUser),
-            (Part::Session, "ip_address") => Slot::Text(F::Ip),
-            (Part::Session, "user_agent") => Slot::Text(F::UserAgent),
-            (Part::Session, "ip_address_details") => Slot::Nested(Part::IpDetails),
-            (Part::SessionUser | Part::ApiKeyUser | Part::ServiceAccount, "id") => {
-                Slot::Text(F::Id)
-            }
-            (Part::SessionUser | Part::ApiKeyUser, "email") => Slot::Text(F::Email),
-            (Part::IpDetails, "country") => Slot::Loose(F::Country),
-            (Part::IpDetails, "region") => Slot::Loose(F::Region),
-            (Part::IpDetails, "city") => Slot::Loose(F::City),
-            (Part::IpDetails, "asn") => Slot::Loose(F::Asn),
-            (Part::ApiKey, "id") => Slot::Text(F::ApiKeyId),
-            (Part::ApiKey, "type") => Slot::Text(F::KeyType),
-            (Part::ApiKey, "user") => Slot::Owner(Part::ApiKeyUser),
-            (Part::ApiKey, "service_account") => Slot::Owner(Part::ServiceAccount),
-            _ => Slot::Ignored,
+        match self {
+            Part::Actor => match key {
+                "type" => Slot::Text(F::ActorType),
+                "session" => Slot::Nested(Part::Session),
+                "api_key" => Slot::Nested(Part::ApiKey),
+                _ => Slot::Ignored,
+            },
+            Part::Session => match key {
+                "user" => Slot::Nested(Part::SessionUser),
+                "ip_address" => Slot::Text(F::Ip),
+                "user_agent" => Slot::Text(F::UserAgent),
+                "ip_address_details" => Slot::Nested(Part::IpDetails),
+                _ => Slot::Ignored,
+            },
+            Part::SessionUser | Part::ApiKeyUser => match key {
+                "id" => Slot::Text(F::Id),
+                "email" => Slot::Text(F::Email),
+                _ => Slot::Ignored,
+            },
+            Part::ServiceAccount => match key {
+                "id" => Slot::Text(F::Id),
+                _ => Slot::Ignored,
+            },
+            Part::IpDetails => match key {
+                "country" => Slot::Loose(F::Country),
+                "region" => Slot::Loose(F::Region),
+                "city" => Slot::Loose(F::City),
+                "asn" => Slot::Loose(F::Asn),
+                _ => Slot::Ignored,
+            },
+            Part::ApiKey => match key {
+                "id" => Slot::Text(F::ApiKeyId),
+                "type" => Slot::Text(F::KeyType),
+                "user" => Slot::Owner(Part::ApiKeyUser),
+                "service_account" => Slot::Owner(Part::ServiceAccount),
+                _ => Slot::Ignored,
+            },
         }
     }
 }
@@ -295,6 +311,7 @@ pub(super) struct ObjectRead<'a> {
 }
 
 impl<'a> ObjectRead<'a> {
+    #[inline(always)]
     pub(super) fn start(part: Part, actor: &mut Actor<'a>) -> Self {
         if part == Part::SessionUser {
             actor.kind = "user";
@@ -312,7 +329,7 @@ impl<'a> ObjectRead<'a> {
     }
 
     /// Stores one text field.
-    #[inline]
+    #[inline(always)]
     pub(super) fn set(&mut self, actor: &mut Actor<'a>, field: TextField, v: Option<Cow<'a, str>>) {
         use TextField as F;
         match field {
@@ -331,11 +348,16 @@ impl<'a> ObjectRead<'a> {
     }
 
     /// Settles an API key's owner once the whole key object is read.
-    pub(super) fn finish(self, actor: &mut Actor<'a>) {
-        if self.part != Part::ApiKey {
-            return;
+    #[inline(always)]
+    pub(super) fn finish(&mut self, actor: &mut Actor<'a>) {
+        if self.part == Part::ApiKey {
+            self.settle_owner(actor);
         }
-        let owner = self.owner.unwrap_or_default();
+    }
+
+    #[cold]
+    fn settle_owner(&mut self, actor: &mut Actor<'a>) {
+        let owner = self.owner.take().unwrap_or_default();
         match self.key_type.as_deref() {
             Some("user") => {
                 actor.kind = "user";

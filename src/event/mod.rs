@@ -64,10 +64,14 @@ struct TopField<'a> {
     parsed: OnceCell<serde_json::Value>,
 }
 
-/// Room for the top-level fields of one event at a time, passed from event
-/// to event so that reading many events does not allocate for each.
+/// Room for the top-level fields of one event at a time (and the fast
+/// reader's quote map), passed from event to event so that reading many
+/// events does not allocate for each.
 #[derive(Default)]
-pub struct FieldRoom<'a>(Vec<TopField<'a>>);
+pub struct FieldRoom<'a> {
+    fields: Vec<TopField<'a>>,
+    quotes: Vec<u64>,
+}
 
 /// What one JSON object of input turned out to be.
 // Events are parsed by the million and moved right away: boxing them would
@@ -117,8 +121,9 @@ impl<'a> Event<'a> {
         // The actor, when read in the same pass, is kept aside: it is the
         // bulk of an event, and is written once, where it stays.
         let mut actor = None;
-        let fields = std::mem::take(&mut room.0);
-        if let Some(top) = scan::top_level(json, wants_actor, &mut actor, fields) {
+        let fields = std::mem::take(&mut room.fields);
+        if let Some(top) = scan::top_level(json, wants_actor, &mut actor, fields, &mut room.quotes)
+        {
             return top.into_parsed(actor);
         }
         let top = read_top_level(json, wants_actor, &mut actor)?;
@@ -130,7 +135,7 @@ impl<'a> Event<'a> {
     pub fn recycle(self, room: &mut FieldRoom<'a>) {
         let mut fields = self.fields;
         fields.clear();
-        room.0 = fields;
+        room.fields = fields;
     }
 
     pub fn id(&self) -> &str {

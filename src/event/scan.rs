@@ -18,19 +18,18 @@ const MAX_DEPTH: u32 = 100;
 
 /// Reads one JSON object the way the serde top-level reader does, or declines.
 /// The actor, when read, goes to `actor`.
-/// The other fields go to `fields`.
+/// The other fields go to `fields`; `quotes` is room for the quote map.
 pub(super) fn top_level<'a>(
     json: &'a str,
     wants_actor: &mut dyn FnMut(&str) -> bool,
     actor: &mut Option<Actor<'a>>,
     fields: Vec<TopField<'a>>,
+    quotes: &mut Vec<u64>,
 ) -> Option<TopLevel<'a>> {
-    QUOTES.with_borrow_mut(|quotes| {
-        if !map_quotes(json.as_bytes(), quotes) {
-            return None;
-        }
-        read(json, quotes, wants_actor, actor, fields)
-    })
+    if !map_quotes(json.as_bytes(), quotes) {
+        return None;
+    }
+    read(json, quotes, wants_actor, actor, fields)
 }
 
 fn read<'a>(
@@ -40,59 +39,75 @@ fn read<'a>(
     actor: &mut Option<Actor<'a>>,
     fields: Vec<TopField<'a>>,
 ) -> Option<TopLevel<'a>> {
-    let mut s = Scanner {
+    let s = Scanner {
         text: json,
         bytes: json.as_bytes(),
         quotes,
-        pos: 0,
     };
     let mut top = TopLevel::new(fields);
-    s.ws();
-    if s.peek()? != b'{' {
+    let mut p = s.ws(0);
+    if s.at(p) != b'{' {
         return None;
     }
-    if !s.open(b'}', 0)? {
+    p = s.ws(p + 1);
+    if s.at(p) == b'}' {
+        p += 1;
+    } else {
         loop {
-            let key = s.key()?;
-            // A key read twice: the serde reader words the refusal.
-            if top.has(key) {
-                return None;
-            }
-            match key {
-                "id" => top.id = Some(Cow::Borrowed(s.string()?)),
-                "type" => top.kind = Some(Cow::Borrowed(s.string()?)),
-                "effective_at" => top.effective_at = Some(s.unix_seconds()?),
+            let (key, at) = s.key(p)?;
+            // A key read twice declines: the serde reader words the refusal.
+            p = match key {
+                "id" if top.id.is_none() => {
+                    let (id, end) = s.string(at)?;
+                    top.id = Some(Cow::Borrowed(id));
+                    end
+                }
+                "type" if top.kind.is_none() => {
+                    let (kind, end) = s.string(at)?;
+                    top.kind = Some(Cow::Borrowed(kind));
+                    end
+                }
+                "effective_at" if top.effective_at.is_none() => {
+                    let (secs, end) = s.unix_seconds(at)?;
+                    top.effective_at = Some(secs);
+                    end
+                }
+                "id" | "type" | "effective_at" => return None,
                 // Read unless the type came first and no rule wants it: an
                 // actor before the type (sorted keys) is read at once rather
                 // than skipped and read again.
                 "actor" if !top.actor_read && top.kind.as_deref().is_none_or(&mut *wants_actor) => {
-                    let start = s.pos;
-                    s.actor(actor)?;
+                    if top.has(key) {
+                        return None;
+                    }
+                    let end = s.actor(at, actor)?;
                     top.actor_read = true;
-                    top.actor_raw = Some(&json[start..s.pos]);
+                    top.actor_raw = Some(&json[at..end]);
+                    end
                 }
                 key => {
-                    let start = s.pos;
-                    s.skip_value(1)?;
+                    if top.has(key) {
+                        return None;
+                    }
+                    let end = s.skip_value(at, 1)?;
                     top.fields.push(TopField {
                         key: Cow::Borrowed(key),
-                        raw: &json[start..s.pos],
+                        raw: &json[at..end],
                         parsed: OnceCell::new(),
                     });
+                    end
                 }
-            }
-            if !s.next_member()? {
-                break;
+            };
+            match s.next_member(p)? {
+                (true, next) => p = next,
+                (false, end) => {
+                    p = end;
+                    break;
+                }
             }
         }
     }
-    s.ws();
-    (s.pos == s.bytes.len()).then_some(top)
-}
-
-thread_local! {
-    /// The quote map of the line being read, reused from line to line.
-    static QUOTES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    (s.ws(p) == s.bytes.len()).then_some(top)
 }
 
 /// Maps the quotes of `b` into `bits` (bit `i % 64` of word `i / 64` for
@@ -166,102 +181,81 @@ fn block_masks_portable(block: &[u8; 64]) -> (u64, u64) {
     (quotes, bad)
 }
 
+/// Reads one line whose quotes are mapped. Every step takes the position
+/// it starts at and returns the position after what it read (`None`: the
+/// line is declined), so that the position stays in a register.
 struct Scanner<'a, 'q> {
     text: &'a str,
     bytes: &'a [u8],
     /// Where the quotes are (see [`map_quotes`]).
     quotes: &'q [u64],
-    pos: usize,
 }
 
 impl<'a> Scanner<'a, '_> {
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+    /// The byte at `p`, or 0 past the end: the line holds no control
+    /// characters (see [`map_quotes`]), so 0 is never valid where a byte is
+    /// expected.
+    #[inline(always)]
+    fn at(&self, p: usize) -> u8 {
+        self.bytes.get(p).copied().unwrap_or(0)
     }
 
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
+    /// Skips whitespace. Tabs and line breaks are control characters, which
+    /// send the line to the serde reader, so only spaces can be met here.
+    #[inline(always)]
+    fn ws(&self, mut p: usize) -> usize {
+        while self.at(p) == b' ' {
+            p += 1;
         }
+        p
     }
 
     #[inline]
-    fn eat(&mut self, b: u8) -> Option<()> {
-        self.eat_if(b).then_some(())
+    fn literal(&self, p: usize, word: &[u8]) -> Option<usize> {
+        let hit = self.bytes.get(p..).is_some_and(|b| b.starts_with(word));
+        hit.then_some(p + word.len())
     }
 
-    #[inline]
-    fn eat_if(&mut self, b: u8) -> bool {
-        let hit = self.peek() == Some(b);
-        self.pos += hit as usize;
-        hit
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let hit = self.bytes[self.pos..].starts_with(word);
-        self.pos += if hit { word.len() } else { 0 };
-        hit.then_some(())
-    }
-
-    /// A member's key and its colon.
-    #[inline]
-    fn key(&mut self) -> Option<&'a str> {
-        let key = self.string()?;
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
-        Some(key)
-    }
-
-    /// Enters an object or array (its opening byte is next): true when it
-    /// is empty (and already closed by `close`).
-    fn open(&mut self, close: u8, depth: u32) -> Option<bool> {
-        if depth > MAX_DEPTH {
+    /// A member's key (its opening quote at `p`), and where its value
+    /// starts, past the colon.
+    #[inline(always)]
+    fn key(&self, p: usize) -> Option<(&'a str, usize)> {
+        let (key, p) = self.string(p)?;
+        let p = self.ws(p);
+        if self.at(p) != b':' {
             return None;
         }
-        self.pos += 1;
-        self.ws();
-        Some(self.eat_if(close))
+        Some((key, self.ws(p + 1)))
     }
 
-    /// After a member of an object: true when another follows (`,`), false
-    /// at the end (`}`).
-    #[inline]
-    fn next_member(&mut self) -> Option<bool> {
-        self.ws();
-        if self.eat_if(b',') {
-            self.ws();
-            return Some(true);
+    /// After a member of an object: whether another follows (`,`) or the
+    /// object ends (`}`), and the position after that.
+    #[inline(always)]
+    fn next_member(&self, p: usize) -> Option<(bool, usize)> {
+        let p = self.ws(p);
+        match self.at(p) {
+            b',' => Some((true, self.ws(p + 1))),
+            b'}' => Some((false, p + 1)),
+            _ => None,
         }
-        self.eat(b'}')?;
-        Some(false)
     }
 
-    /// A string without escapes (the whole line has none).
-    #[inline]
-    fn string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let end = self.next_quote(start)?;
-        self.pos = end + 1;
-        // SAFETY: `start` follows a quote and `end` is the next quote, so
-        // `start <= end <= len`, and both cut the text at ASCII bytes, where
+    /// A string without escapes (the whole line has none), its opening
+    /// quote at `p`.
+    #[inline(always)]
+    fn string(&self, p: usize) -> Option<(&'a str, usize)> {
+        if self.at(p) != b'"' {
+            return None;
+        }
+        let end = self.next_quote(p + 1)?;
+        // SAFETY: `p + 1` follows a quote and `end` is the next quote, so
+        // `p + 1 <= end < len`, and both cut the text at ASCII bytes, where
         // UTF-8 characters begin.
-        Some(unsafe { self.text.get_unchecked(start..end) })
-    }
-
-    /// Skips a string (see [`Scanner::string`]).
-    #[inline]
-    fn skip_string(&mut self) -> Option<()> {
-        self.eat(b'"')?;
-        self.pos = self.next_quote(self.pos)? + 1;
-        Some(())
+        Some((unsafe { self.text.get_unchecked(p + 1..end) }, end + 1))
     }
 
     /// The first quote at or after `from`.
-    #[inline]
+    #[inline(always)]
     fn next_quote(&self, from: usize) -> Option<usize> {
         let mut word = from / 64;
         let mut bits = self.quotes.get(word)? & (!0u64 << (from % 64));
@@ -273,157 +267,179 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// `effective_at`: only a plain non-negative integer is read here.
-    fn unix_seconds(&mut self) -> Option<i64> {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
+    fn unix_seconds(&self, start: usize) -> Option<(i64, usize)> {
+        let mut p = start;
+        let mut n = 0i64;
+        while let b @ b'0'..=b'9' = self.at(p) {
+            if p - start == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(b - b'0');
+            p += 1;
         }
-        let digits = &self.bytes[start..self.pos];
-        let plain = !digits.is_empty()
-            && digits.len() <= 18
-            && (digits[0] != b'0' || digits.len() == 1)
-            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
-        plain.then(|| {
-            digits
-                .iter()
-                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
-        })
+        let digits = p - start;
+        let plain = digits > 0
+            && (self.bytes[start] != b'0' || digits == 1)
+            && !matches!(self.at(p), b'.' | b'e' | b'E');
+        plain.then_some((n, p))
     }
 
     /// Checks and skips one value.
-    fn skip_value(&mut self, depth: u32) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.skip_string(),
+    fn skip_value(&self, p: usize, depth: u32) -> Option<usize> {
+        match self.at(p) {
+            b'"' => Some(self.next_quote(p + 1)? + 1),
             b'{' => {
-                if self.open(b'}', depth)? {
-                    return Some(());
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+                let mut p = self.ws(p + 1);
+                if self.at(p) == b'}' {
+                    return Some(p + 1);
                 }
                 loop {
-                    self.key()?;
-                    self.skip_value(depth + 1)?;
-                    if !self.next_member()? {
-                        return Some(());
+                    let (_, at) = self.key(p)?;
+                    p = self.skip_value(at, depth + 1)?;
+                    match self.next_member(p)? {
+                        (true, next) => p = next,
+                        (false, end) => return Some(end),
                     }
                 }
             }
             b'[' => {
-                if self.open(b']', depth)? {
-                    return Some(());
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+                let mut p = self.ws(p + 1);
+                if self.at(p) == b']' {
+                    return Some(p + 1);
                 }
                 loop {
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    if self.eat_if(b',') {
-                        self.ws();
-                        continue;
+                    p = self.ws(self.skip_value(p, depth + 1)?);
+                    match self.at(p) {
+                        b',' => p = self.ws(p + 1),
+                        b']' => return Some(p + 1),
+                        _ => return None,
                     }
-                    return self.eat(b']');
                 }
             }
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(p, b"true"),
+            b'f' => self.literal(p, b"false"),
+            b'n' => self.literal(p, b"null"),
+            b'-' | b'0'..=b'9' => self.number(p),
             _ => None,
         }
     }
 
     /// A number, by the JSON grammar.
-    fn number(&mut self) -> Option<()> {
-        self.eat_if(b'-');
-        match self.peek()? {
-            b'0' => self.pos += 1,
-            b'1'..=b'9' => self.digits(),
+    fn number(&self, mut p: usize) -> Option<usize> {
+        if self.at(p) == b'-' {
+            p += 1;
+        }
+        match self.at(p) {
+            b'0' => p += 1,
+            b'1'..=b'9' => p = self.digits(p + 1),
             _ => return None,
         }
-        if self.eat_if(b'.') {
-            self.some_digits()?;
+        if self.at(p) == b'.' {
+            p = self.some_digits(p + 1)?;
         }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
+        if let b'e' | b'E' = self.at(p) {
+            p += 1;
+            if let b'+' | b'-' = self.at(p) {
+                p += 1;
             }
-            self.some_digits()?;
+            p = self.some_digits(p)?;
         }
-        Some(())
+        Some(p)
     }
 
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
+    #[inline]
+    fn digits(&self, mut p: usize) -> usize {
+        while self.at(p).is_ascii_digit() {
+            p += 1;
         }
+        p
     }
 
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.pos;
-        self.digits();
-        (self.pos > start).then_some(())
+    #[inline]
+    fn some_digits(&self, p: usize) -> Option<usize> {
+        let end = self.digits(p);
+        (end > p).then_some(end)
     }
 
     /// The actor: `null`, or an object read into the normalized actor.
-    fn actor(&mut self, slot: &mut Option<Actor<'a>>) -> Option<()> {
-        if self.peek()? == b'n' {
+    fn actor(&self, p: usize, slot: &mut Option<Actor<'a>>) -> Option<usize> {
+        if self.at(p) == b'n' {
             *slot = None;
-            return self.literal(b"null");
+            return self.literal(p, b"null");
         }
         let actor = slot.insert(Actor {
             kind: "unknown",
             ..Actor::default()
         });
-        self.object(actor, Part::Actor, 2)
+        self.object(p, actor, Part::Actor, 2)
     }
 
     /// One object of the actor (or `null`, read as nothing).
-    fn object(&mut self, actor: &mut Actor<'a>, part: Part, depth: u32) -> Option<()> {
-        if self.peek()? == b'n' {
-            return self.literal(b"null");
+    fn object(&self, p: usize, actor: &mut Actor<'a>, part: Part, depth: u32) -> Option<usize> {
+        match self.at(p) {
+            b'{' if depth <= MAX_DEPTH => {}
+            b'n' => return self.literal(p, b"null"),
+            _ => return None,
         }
-        if self.peek()? != b'{' {
-            return None;
-        }
-        let empty = self.open(b'}', depth)?;
+        let mut p = self.ws(p + 1);
         let mut read = ObjectRead::start(part, actor);
-        if !empty {
+        if self.at(p) == b'}' {
+            p += 1;
+        } else {
             loop {
-                match read.part.slot(self.key()?) {
-                    Slot::Nested(part) => self.object(actor, part, depth + 1)?,
-                    Slot::Owner(part) => self.object(read.owner(), part, depth + 1)?,
+                let (key, at) = self.key(p)?;
+                p = match part.slot(key) {
+                    Slot::Nested(part) => self.object(at, actor, part, depth + 1)?,
+                    Slot::Owner(part) => self.object(at, read.owner(), part, depth + 1)?,
                     Slot::Text(field) => {
-                        let v = self.text()?;
+                        let (v, end) = self.text(at)?;
                         read.set(actor, field, v);
+                        end
                     }
                     Slot::Loose(field) => {
-                        let v = self.loose(depth)?;
+                        let (v, end) = self.loose(at, depth)?;
                         read.set(actor, field, v);
+                        end
                     }
-                    Slot::Ignored => self.skip_value(depth + 1)?,
-                }
-                if !self.next_member()? {
-                    break;
+                    Slot::Ignored => self.skip_value(at, depth + 1)?,
+                };
+                match self.next_member(p)? {
+                    (true, next) => p = next,
+                    (false, end) => {
+                        p = end;
+                        break;
+                    }
                 }
             }
         }
         read.finish(actor);
-        Some(())
+        Some(p)
     }
 
     /// Text or `null`; anything else declines (the serde reader then keeps
     /// the actor raw).
-    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
-        match self.peek()? {
-            b'"' => self.string().map(|s| Some(Cow::Borrowed(s))),
-            b'n' => self.literal(b"null").map(|()| None),
+    #[inline]
+    fn text(&self, p: usize) -> Option<(Option<Cow<'a, str>>, usize)> {
+        match self.at(p) {
+            b'"' => self.string(p).map(|(s, end)| (Some(Cow::Borrowed(s)), end)),
+            b'n' => Some((None, self.literal(p, b"null")?)),
             _ => None,
         }
     }
 
     /// Text; `null`, booleans, arrays and objects as absent. Numbers (which
     /// the serde reader turns into text) decline.
-    fn loose(&mut self, depth: u32) -> Option<Option<Cow<'a, str>>> {
-        match self.peek()? {
-            b'"' => self.string().map(|s| Some(Cow::Borrowed(s))),
-            b'n' | b't' | b'f' | b'[' | b'{' => self.skip_value(depth + 1).map(|()| None),
+    #[inline]
+    fn loose(&self, p: usize, depth: u32) -> Option<(Option<Cow<'a, str>>, usize)> {
+        match self.at(p) {
+            b'"' => self.string(p).map(|(s, end)| (Some(Cow::Borrowed(s)), end)),
+            b'n' | b't' | b'f' | b'[' | b'{' => Some((None, self.skip_value(p, depth + 1)?)),
             _ => None,
         }
     }
@@ -449,7 +465,13 @@ pub fn readers_agree(line: &str) -> Result<bool, String> {
     let mut accepted = false;
     for wants in [true, false] {
         let (mut fast_actor, mut full_actor) = (None, None);
-        let fast = top_level(line, &mut |_| wants, &mut fast_actor, Vec::new());
+        let fast = top_level(
+            line,
+            &mut |_| wants,
+            &mut fast_actor,
+            Vec::new(),
+            &mut Vec::new(),
+        );
         let full = super::read_top_level(line, &mut |_| wants, &mut full_actor);
         match (&fast, &full) {
             (Some(f), Ok(s)) => {
@@ -584,8 +606,14 @@ mod tests {
             .unwrap()];
         for wants in [true, false] {
             let mut actor = None;
-            let top = top_level(line, &mut |t| wants && t == "t", &mut actor, Vec::new())
-                .expect("the fast reader takes the line");
+            let top = top_level(
+                line,
+                &mut |t| wants && t == "t",
+                &mut actor,
+                Vec::new(),
+                &mut Vec::new(),
+            )
+            .expect("the fast reader takes the line");
             assert!(top.actor_read);
             assert!(!top.fields.iter().any(|f| f.key == "actor"));
             let email = actor.as_ref().and_then(|a| a.email.as_deref());
