@@ -247,6 +247,9 @@ impl<'r> Checker<'r> {
             (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
             _ => self.key(&s.key, event),
         });
+        // A rule whose every match alerts takes what its alert needs now,
+        // rather than reading the event again for each alert later.
+        let at = at.filter(|_| !rule.alerts_on_every_match());
         let context = match at {
             Some(at) => Context::At(at),
             None => {

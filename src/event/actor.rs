@@ -2,6 +2,7 @@
 //! (a user's session, a user's API key, a service account's API key).
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,9 +29,12 @@ pub struct Actor<'a> {
     pub region: Option<Cow<'a, str>>,
     pub city: Option<Cow<'a, str>>,
     pub asn: Option<Cow<'a, str>>,
+    /// The user agent's families, worked out the first time one is asked.
+    families: OnceCell<Families>,
 }
 
-/// The normalized field names, as written after `actor.` in a path.
+/// The normalized field names, as written after `actor.` in a path, in the
+/// order of [`ActorField`].
 pub const NORMALIZED: &[&str] = &[
     "type",
     "kind",
@@ -46,6 +50,58 @@ pub const NORMALIZED: &[&str] = &[
     "browser",
     "os",
 ];
+
+/// One normalized field (see [`NORMALIZED`]), named once at load so that
+/// reading it is a jump rather than a search by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorField {
+    Type,
+    Kind,
+    Id,
+    Email,
+    ApiKeyId,
+    Ip,
+    UserAgent,
+    Country,
+    Region,
+    City,
+    Asn,
+    Browser,
+    Os,
+}
+
+impl ActorField {
+    const ALL: [ActorField; 13] = [
+        ActorField::Type,
+        ActorField::Kind,
+        ActorField::Id,
+        ActorField::Email,
+        ActorField::ApiKeyId,
+        ActorField::Ip,
+        ActorField::UserAgent,
+        ActorField::Country,
+        ActorField::Region,
+        ActorField::City,
+        ActorField::Asn,
+        ActorField::Browser,
+        ActorField::Os,
+    ];
+
+    /// The field named `name` (as written after `actor.`).
+    pub fn named(name: &str) -> Option<ActorField> {
+        let i = NORMALIZED.iter().position(|n| *n == name)?;
+        Some(ActorField::ALL[i])
+    }
+
+    /// The field at `index` of [`NORMALIZED`].
+    pub fn at(index: usize) -> Option<ActorField> {
+        ActorField::ALL.get(index).copied()
+    }
+
+    pub fn name(self) -> &'static str {
+        NORMALIZED[self as usize]
+    }
+}
 
 impl<'a> Actor<'a> {
     /// Reads the actor from its raw JSON; `None` when it is `null` or not of
@@ -63,51 +119,64 @@ impl<'a> Actor<'a> {
         d.deserialize_option(OptionalActor(PhantomData))
     }
 
+    /// An actor of no known kind, with no field yet.
+    pub(super) fn unknown() -> Actor<'a> {
+        Actor {
+            kind: "unknown",
+            ..Actor::default()
+        }
+    }
+
     /// The value of a normalized field by its name (see [`NORMALIZED`]).
     pub fn get(&self, name: &str) -> Option<&str> {
-        match name {
-            "type" => self.actor_type.as_deref(),
-            "kind" => Some(self.kind),
-            "id" => self.id.as_deref(),
-            "email" => self.email.as_deref(),
-            "api_key_id" => self.api_key_id.as_deref(),
-            "ip" => self.ip.as_deref(),
-            "user_agent" => self.user_agent.as_deref(),
-            "country" => self.country.as_deref(),
-            "region" => self.region.as_deref(),
-            "city" => self.city.as_deref(),
-            "asn" => self.asn.as_deref(),
-            "browser" => self.user_agent.as_deref().and_then(browser),
-            "os" => self.user_agent.as_deref().and_then(os),
-            _ => None,
+        self.field(ActorField::named(name)?)
+    }
+
+    /// The value of a normalized field.
+    pub fn field(&self, field: ActorField) -> Option<&str> {
+        match field {
+            ActorField::Type => self.actor_type.as_deref(),
+            ActorField::Kind => Some(self.kind),
+            ActorField::Id => self.id.as_deref(),
+            ActorField::Email => self.email.as_deref(),
+            ActorField::ApiKeyId => self.api_key_id.as_deref(),
+            ActorField::Ip => self.ip.as_deref(),
+            ActorField::UserAgent => self.user_agent.as_deref(),
+            ActorField::Country => self.country.as_deref(),
+            ActorField::Region => self.region.as_deref(),
+            ActorField::City => self.city.as_deref(),
+            ActorField::Asn => self.asn.as_deref(),
+            ActorField::Browser => {
+                let ua = self.user_agent.as_deref()?;
+                match ua.starts_with("Mozilla/") {
+                    true => Some(self.families(ua).0),
+                    false => product(ua),
+                }
+            }
+            ActorField::Os => self.families(self.user_agent.as_deref()?).1,
         }
+    }
+
+    /// The families of this actor's user agent `ua`.
+    fn families(&self, ua: &str) -> Families {
+        *self.families.get_or_init(|| families(ua))
     }
 
     /// Adds the normalized fields to the original actor object.
     pub fn add_to(&self, obj: &mut serde_json::Map<String, serde_json::Value>) {
-        for name in NORMALIZED {
-            if let Some(v) = self.get(name) {
-                obj.insert((*name).to_owned(), v.to_owned().into());
+        for field in ActorField::ALL {
+            if let Some(v) = self.field(field) {
+                obj.insert(field.name().to_owned(), v.to_owned().into());
             }
         }
     }
 }
 
-/// The browser family of a user agent, without its version (`Chrome`,
-/// `Edge`, `Firefox`, `Safari`, `HeadlessChrome`), or the first product
-/// name of a non-browser client (`python-requests`, `curl`).
-pub fn browser(ua: &str) -> Option<&str> {
-    if ua.starts_with("Mozilla/") {
-        return Some(families(ua).0);
-    }
+/// The first product name of a user agent that is not a browser
+/// (`python-requests`, `curl`).
+fn product(ua: &str) -> Option<&str> {
     let product = ua.split(['/', ' ', ';']).next()?.trim();
     (!product.is_empty()).then_some(product)
-}
-
-/// The operating system family of a user agent (`Windows`, `macOS`,
-/// `Linux`, `Android`, `iOS`, `ChromeOS`), when it names one.
-pub fn os(ua: &str) -> Option<&'static str> {
-    families(ua).1
 }
 
 /// A user agent's browser family (as a `Mozilla/` agent) and system family.
@@ -200,10 +269,7 @@ impl<'de: 'a, 'a> Visitor<'de> for OptionalActor<'a> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let mut actor = Actor {
-            kind: "unknown",
-            ..Actor::default()
-        };
+        let mut actor = Actor::unknown();
         d.deserialize_map(Fields {
             actor: &mut actor,
             part: Part::Actor,
@@ -485,7 +551,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for LooseText<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{browser, os};
+    use super::{Actor, ActorField, NORMALIZED};
+
+    /// The browser and system families the actor of user agent `ua` has.
+    fn families(ua: &str) -> (Option<String>, Option<String>) {
+        let actor = Actor {
+            user_agent: Some(ua.into()),
+            ..Actor::default()
+        };
+        let family = |f| actor.field(f).map(str::to_owned);
+        (family(ActorField::Browser), family(ActorField::Os))
+    }
+
+    #[test]
+    fn actor_fields_follow_the_order_of_their_names() {
+        for (i, name) in NORMALIZED.iter().enumerate() {
+            let field = ActorField::named(name).unwrap();
+            assert_eq!(field as usize, i, "{name}");
+            assert_eq!(field.name(), *name);
+            assert_eq!(ActorField::at(i), Some(field));
+        }
+        assert_eq!(ActorField::named("mail"), None);
+    }
 
     #[test]
     fn user_agents_reduce_to_browser_and_system_families() {
@@ -525,15 +612,14 @@ mod tests {
             ("", None, None),
         ];
         for (ua, b, o) in cases {
-            assert_eq!(browser(ua), b, "{ua}");
-            assert_eq!(os(ua), o, "{ua}");
+            let (browser, os) = families(ua);
+            assert_eq!(browser.as_deref(), b, "{ua}");
+            assert_eq!(os.as_deref(), o, "{ua}");
         }
         // A new version of the same browser is the same family.
-        assert_eq!(
-            browser(
-                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/154.0.0.0 Safari/537.36"
-            ),
-            Some("Chrome")
+        let (browser, _) = families(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/154.0.0.0 Safari/537.36",
         );
+        assert_eq!(browser.as_deref(), Some("Chrome"));
     }
 }

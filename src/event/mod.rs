@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-pub use actor::{Actor, NORMALIZED};
+pub use actor::{Actor, ActorField, NORMALIZED};
 pub use path::{FieldPath, FieldValue};
 #[doc(hidden)]
 pub use scan::readers_agree;

@@ -22,7 +22,7 @@ enum Head {
     EffectiveAt,
     Time,
     /// A normalized `actor.*` field.
-    Actor(&'static str),
+    Actor(actor::ActorField),
     /// `actor…` through the original actor object.
     ActorRaw(Walk),
     /// `details…`: the object under the key named by `type`.
@@ -64,9 +64,8 @@ impl FieldPath {
             ["type"] => Head::Type,
             ["effective_at"] => Head::EffectiveAt,
             ["time"] => Head::Time,
-            ["actor", name] if actor::NORMALIZED.contains(name) => {
-                let name = actor::NORMALIZED.iter().find(|n| *n == name).copied()?;
-                Head::Actor(name)
+            ["actor", name] if actor::ActorField::named(name).is_some() => {
+                Head::Actor(actor::ActorField::named(name)?)
             }
             ["actor", rest @ ..] => Head::ActorRaw(Walk::new(rest)),
             ["details", rest @ ..] => Head::Details(Walk::new(rest)),
@@ -95,8 +94,8 @@ impl FieldPath {
             Head::Type => return FieldValue::Text(event.kind()),
             Head::EffectiveAt => return FieldValue::Int(event.effective_at()),
             Head::Time => return FieldValue::Owned(event.time()),
-            Head::Actor(name) => {
-                return match event.actor().and_then(|a| a.get(name)) {
+            Head::Actor(field) => {
+                return match event.actor().and_then(|a| a.field(*field)) {
                     Some(v) => FieldValue::Text(v),
                     None => FieldValue::Missing,
                 };

@@ -373,10 +373,7 @@ impl<'a> Scanner<'a, '_> {
             *slot = None;
             return self.literal(p, b"null");
         }
-        let actor = slot.insert(Actor {
-            kind: "unknown",
-            ..Actor::default()
-        });
+        let actor = slot.insert(Actor::unknown());
         self.object(p, actor, Part::Actor, 2)
     }
 

@@ -324,6 +324,13 @@ impl Rule {
         self.first_seen.as_ref().map(|f| f.per.as_slice())
     }
 
+    /// True when every event that passes the rule raises an alert (unless
+    /// `suppress` quiets it): it has no threshold, sequence or first-seen
+    /// state to count it towards.
+    pub(crate) fn alerts_on_every_match(&self) -> bool {
+        self.threshold.is_none() && self.sequence.is_none() && self.first_seen.is_none()
+    }
+
     /// The time window of its threshold or sequence, in seconds.
     pub(crate) fn window(&self) -> Option<i64> {
         self.threshold

@@ -310,7 +310,8 @@ pub fn view(event: &Event<'_>, needs: &ViewNeeds) -> Dynamic {
                     if !needs.has_actor_field(i) {
                         continue;
                     }
-                    if let Some(v) = actor.get(name) {
+                    let field = crate::event::ActorField::at(i);
+                    if let Some(v) = field.and_then(|f| actor.field(f)) {
                         obj.insert((*name).into(), Dynamic::from(v.to_owned()));
                     }
                 }
