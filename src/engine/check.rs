@@ -6,8 +6,6 @@
 //! (threshold group, distinct value, suppression key, summary values) is
 //! taken here, so that the event itself can be dropped.
 
-use std::sync::Arc;
-
 use rustc_hash::FxHashMap;
 
 use super::{EvalError, EventNo};
@@ -93,8 +91,10 @@ pub(crate) struct Checker<'r> {
     rules: &'r RuleSet,
     /// Only this rule (inline tests), else every enabled rule.
     only: Option<usize>,
-    /// The rules that may match each event type, computed once per type.
-    by_type: FxHashMap<Box<str>, Arc<[u32]>>,
+    /// The rules that may match each event type, computed once per type:
+    /// an index into `candidates`.
+    by_type: FxHashMap<Box<str>, Candidates>,
+    candidates: Vec<Box<[Candidate]>>,
     found: Found,
     /// Key text hash → the first key with that hash.
     spans: FxHashMap<u64, Key>,
@@ -108,12 +108,26 @@ pub(crate) struct Checker<'r> {
     scripts: Option<crate::rules::ThreadScripts>,
 }
 
+/// The rules that may match the events of one type (see
+/// [`Checker::candidates`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidates(u32);
+
+/// A rule that may match an event type, with the steps of its sequence that
+/// may (all bits when it has none).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    rule: u32,
+    steps: u32,
+}
+
 impl<'r> Checker<'r> {
     pub fn new(rules: &'r RuleSet) -> Checker<'r> {
         Checker {
             rules,
             only: None,
             by_type: FxHashMap::default(),
+            candidates: Vec::new(),
             found: Found::default(),
             spans: FxHashMap::default(),
             event_keys: Vec::new(),
@@ -150,23 +164,39 @@ impl<'r> Checker<'r> {
     }
 
     /// The enabled rules that may match events of type `ty`.
-    pub fn candidates(&mut self, ty: &str) -> Arc<[u32]> {
-        if let Some(c) = self.by_type.get(ty) {
-            return c.clone();
+    pub fn candidates(&mut self, ty: &str) -> Candidates {
+        if let Some(&c) = self.by_type.get(ty) {
+            return c;
         }
-        let c: Arc<[u32]> = match self.only {
-            Some(i) => Arc::from([i as u32]),
-            None => self
-                .rules
-                .rules()
-                .iter()
-                .enumerate()
+        let rules = self.rules.rules();
+        let candidate = |i: usize| Candidate {
+            rule: i as u32,
+            steps: rules[i]
+                .sequence
+                .as_ref()
+                .map_or(u32::MAX, |s| match self.only {
+                    // Inline tests do not index by type: every step is tried.
+                    Some(_) => s.all_steps(),
+                    None => s.steps_for_type(ty),
+                }),
+        };
+        let list: Box<[Candidate]> = match self.only {
+            Some(i) => Box::new([candidate(i)]),
+            None => (rules.iter().enumerate())
                 .filter(|(_, r)| r.enabled && r.may_match_type(ty))
-                .map(|(i, _)| i as u32)
+                .map(|(i, _)| candidate(i))
                 .collect(),
         };
-        self.by_type.insert(ty.into(), c.clone());
+        let c = Candidates(self.candidates.len() as u32);
+        self.candidates.push(list);
+        self.by_type.insert(ty.into(), c);
         c
+    }
+
+    /// True when some enabled rule may match events of type `ty`.
+    pub fn any_candidate(&mut self, ty: &str) -> (Candidates, bool) {
+        let c = self.candidates(ty);
+        (c, !self.candidates[c.0 as usize].is_empty())
     }
 
     /// Checks `event`, number `no` of its batch, against the rules that may
@@ -177,21 +207,24 @@ impl<'r> Checker<'r> {
         event: &Event<'_>,
         no: EventNo,
         at: Option<Location>,
-        candidates: Option<Arc<[u32]>>,
+        candidates: Option<Candidates>,
     ) {
-        let candidates = candidates.unwrap_or_else(|| self.candidates(event.kind()));
+        let list = candidates
+            .unwrap_or_else(|| self.candidates(event.kind()))
+            .0 as usize;
         // A type index only exists for a whole rule set.
         let type_checked = self.only.is_none();
         let mut view = None;
         self.event_keys.clear();
-        for &i in candidates.iter() {
+        for k in 0..self.candidates[list].len() {
+            let Candidate { rule: i, steps } = self.candidates[list][k];
             let i = i as usize;
             match self
                 .rules
                 .passes(i, event, type_checked, &mut view, self.scripts.as_ref())
             {
                 Ok(true) => {
-                    if let Some(hit) = self.hit(i, event, no, at) {
+                    if let Some(hit) = self.hit(i, steps, event, no, at) {
                         self.found.hits.push(hit);
                     }
                 }
@@ -216,17 +249,19 @@ impl<'r> Checker<'r> {
 
     /// The hit of an event that passed rule `index`'s match, condition and
     /// script; `None` when the rule's own kind rules it out (no step of its
-    /// sequence, or a missing first-seen value, which is never new).
+    /// sequence among `steps`, or a missing first-seen value, which is
+    /// never new).
     fn hit(
         &mut self,
         index: usize,
+        steps: u32,
         event: &Event<'_>,
         no: EventNo,
         at: Option<Location>,
     ) -> Option<Hit> {
         let rule = &self.rules.rules()[index];
         let steps = match &rule.sequence {
-            Some(seq) => match seq.steps_of(event) {
+            Some(seq) => match seq.steps_of(event, steps, self.only.is_none()) {
                 0 => return None,
                 steps => steps,
             },

@@ -3,9 +3,9 @@
 //! the hits, the ids and the bad lines of the chunk.
 
 use std::hash::BuildHasher;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
 
 use super::Options;
 use super::document::Element;
@@ -13,7 +13,7 @@ use super::ids::IdSpans;
 use super::input::Chunk;
 use crate::engine::EvalError;
 use crate::engine::EventNo;
-use crate::engine::check::{Checker, Hit, Location};
+use crate::engine::check::{Candidates, Checker, Hit, Location};
 use crate::event::{Event, EventError, FieldRoom, Parsed};
 use crate::rules::RuleSet;
 
@@ -188,10 +188,9 @@ impl Worker<'_, '_> {
         // The rules for the event's type, when the parse already looked them up.
         let mut candidates = None;
         let mut wants_actor = |ty: &str| {
-            let c = checker.candidates(ty);
-            let wanted = !c.is_empty();
+            let (c, any) = checker.any_candidate(ty);
             candidates = Some(c);
-            wanted
+            any
         };
         // Events are looked at where they were parsed: moving them would
         // copy a few hundred bytes each time.
@@ -220,7 +219,7 @@ impl Worker<'_, '_> {
         }
     }
 
-    fn event(&mut self, ev: &Event<'_>, at: Option<Location>, candidates: Option<Arc<[u32]>>) {
+    fn event(&mut self, ev: &Event<'_>, at: Option<Location>, candidates: Option<Candidates>) {
         let t = ev.effective_at();
         if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t >= u) {
             return;

@@ -165,12 +165,31 @@ impl Sequence {
     /// The most steps a sequence may have.
     pub const MAX_STEPS: usize = 32;
 
-    /// The steps `event` passes, as bits (step 0 is bit 0).
-    pub(crate) fn steps_of(&self, event: &Event<'_>) -> u32 {
+    /// The steps that may match events of type `ty`, as bits (step 0 is
+    /// bit 0).
+    pub(crate) fn steps_for_type(&self, ty: &str) -> u32 {
         self.steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.matcher.matches(event, false))
+            .filter(|(_, s)| s.matcher.may_match_type(ty))
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
+
+    /// Every step, as bits.
+    pub(crate) fn all_steps(&self) -> u32 {
+        u32::MAX
+            .checked_shr(32 - self.steps.len() as u32)
+            .unwrap_or(0)
+    }
+
+    /// The steps among `steps` that `event` passes, as bits (step 0 is
+    /// bit 0). With `type_checked`, `steps` are known to allow the event's
+    /// type (see [`Sequence::steps_for_type`]), which is not tested again.
+    pub(crate) fn steps_of(&self, event: &Event<'_>, steps: u32, type_checked: bool) -> u32 {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| steps & (1 << i) != 0 && s.matcher.matches(event, type_checked))
             .fold(0, |bits, (i, _)| bits | 1 << i)
     }
 }
