@@ -116,10 +116,29 @@ fn read<'a>(
 /// escapes, every quote opens or closes a string, so finding a string's end
 /// is a bit search.
 fn map_quotes(b: &[u8], bits: &mut Vec<u64>) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { map_quotes_avx2(b, bits) };
+    }
+    map_quotes_with(b, bits, block_masks)
+}
+
+/// [`map_quotes`] with 32-byte vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn map_quotes_avx2(b: &[u8], bits: &mut Vec<u64>) -> bool {
+    // SAFETY: this function only runs where AVX2 is (see `map_quotes`).
+    map_quotes_with(b, bits, |block| block_masks_avx2(block))
+}
+
+#[inline(always)]
+fn map_quotes_with(b: &[u8], bits: &mut Vec<u64>, masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> bool {
     bits.clear();
+    bits.reserve(b.len() / 64 + 1);
     let mut blocks = b.chunks_exact(64);
     for block in &mut blocks {
-        let (quotes, bad) = block_masks(block.try_into().expect("64 bytes"));
+        let (quotes, bad) = masks(block.try_into().expect("64 bytes"));
         if bad != 0 {
             return false;
         }
@@ -130,7 +149,7 @@ fn map_quotes(b: &[u8], bits: &mut Vec<u64>) -> bool {
         // Padded with spaces: neither quotes nor control characters.
         let mut last = [b' '; 64];
         last[..rest.len()].copy_from_slice(rest);
-        let (quotes, bad) = block_masks(&last);
+        let (quotes, bad) = masks(&last);
         if bad != 0 {
             return false;
         }
@@ -160,6 +179,33 @@ fn block_masks(block: &[u8; 64]) -> (u64, u64) {
             let x = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, backslash))) as u16;
             quotes |= u64::from(q) << (i * 16);
             bad |= u64::from(x) << (i * 16);
+        }
+        (quotes, bad)
+    }
+}
+
+/// [`block_masks`] with 32-byte vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn block_masks_avx2(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    // SAFETY: each unaligned load reads 32 bytes inside `block`.
+    unsafe {
+        let quote = _mm256_set1_epi8(b'"' as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        let control = _mm256_set1_epi8(0x1f);
+        let zero = _mm256_setzero_si256();
+        let (mut quotes, mut bad) = (0u64, 0u64);
+        for i in 0..2 {
+            let v = _mm256_loadu_si256(block.as_ptr().add(i * 32).cast::<__m256i>());
+            let q = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote)) as u32;
+            // Saturating `v - 0x1f` is zero exactly for bytes up to 0x1f.
+            let low = _mm256_cmpeq_epi8(_mm256_subs_epu8(v, control), zero);
+            let x =
+                _mm256_movemask_epi8(_mm256_or_si256(low, _mm256_cmpeq_epi8(v, backslash))) as u32;
+            quotes |= u64::from(q) << (i * 32);
+            bad |= u64::from(x) << (i * 32);
         }
         (quotes, bad)
     }
@@ -577,6 +623,12 @@ mod tests {
                 block_masks_portable(&block),
                 "{block:?}"
             );
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                let wide = unsafe { block_masks_avx2(&block) };
+                assert_eq!(wide, block_masks_portable(&block), "{block:?}");
+            }
         }
     }
 
