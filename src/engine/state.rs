@@ -8,7 +8,6 @@
 //! keeps the parts of rules whose id and logic are unchanged.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -35,9 +34,6 @@ pub struct RuleState {
     /// (0: none yet).
     #[serde(skip)]
     bound: u64,
-    /// Distinct values held by threshold entries, stored once.
-    #[serde(skip)]
-    values: FxHashSet<Arc<str>>,
     /// The open incidents, across every rule.
     #[serde(default, skip_serializing_if = "Incidents::is_empty")]
     incidents: Incidents,
@@ -71,6 +67,10 @@ struct PerRule {
     /// its learning period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     learning_since: Option<i64>,
+    /// When (event time) `groups`, `seen` and `suppress` were last pruned
+    /// in passing (see [`RuleState::maybe_prune`]).
+    #[serde(skip)]
+    pruned_at: [Option<i64>; 3],
 }
 
 /// One match counted by a threshold.
@@ -79,7 +79,7 @@ struct Entry {
     at: i64,
     id: StateText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    distinct: Option<Arc<str>>,
+    distinct: Option<StateText>,
     /// For a sequence: the steps the event passes, as bits.
     #[serde(default, skip_serializing_if = "is_zero")]
     steps: u32,
@@ -96,11 +96,13 @@ struct Quiet {
 }
 
 /// One event that passed a rule, as the state sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct Match<'a> {
     pub rule: usize,
     pub at: i64,
-    pub event_id: &'a str,
+    /// The event's id, looked up only when the state keeps or reports it
+    /// (most matches only count).
+    pub event_id: &'a dyn Fn() -> &'a str,
     pub group: &'a str,
     pub distinct: Option<&'a str>,
     pub suppress_key: &'a str,
@@ -147,12 +149,13 @@ fn sequence_step(
     if m.steps & 1 == 0 && group.is_empty() {
         return None;
     }
-    let pos = group.partition_point(|e| (e.at, &*e.id) <= (m.at, m.event_id));
+    let event_id = (m.event_id)();
+    let pos = group.partition_point(|e| (e.at, &*e.id) <= (m.at, event_id));
     group.insert(
         pos,
         Entry {
             at: m.at,
-            id: m.event_id.into(),
+            id: event_id.into(),
             distinct: None,
             steps: m.steps,
         },
@@ -390,7 +393,7 @@ impl RuleState {
                 if !first_seen(state, fs, m) {
                     return Outcome::Counted;
                 }
-                vec![m.event_id.to_owned()]
+                vec![(m.event_id)().to_owned()]
             }
             (None, Some(seq), _) => {
                 let group = match state.groups.get_mut(m.group) {
@@ -407,27 +410,19 @@ impl RuleState {
                     None => return Outcome::Counted,
                 }
             }
-            (None, None, None) => vec![m.event_id.to_owned()],
+            (None, None, None) => vec![(m.event_id)().to_owned()],
             (Some(t), _, _) => {
                 let group = match state.groups.get_mut(m.group) {
                     Some(g) => g,
                     None => state.groups.entry(m.group.into()).or_default(),
                 };
-                let distinct = m.distinct.map(|text| match self.values.get(text) {
-                    Some(v) => v.clone(),
-                    None => {
-                        let v: Arc<str> = text.into();
-                        self.values.insert(v.clone());
-                        v
-                    }
-                });
                 let pos = group.partition_point(|e| e.at <= m.at);
                 group.insert(
                     pos,
                     Entry {
                         at: m.at,
-                        id: m.event_id.into(),
-                        distinct,
+                        id: (m.event_id)().into(),
+                        distinct: m.distinct.map(StateText::from),
                         steps: 0,
                     },
                 );
@@ -511,6 +506,17 @@ impl RuleState {
     /// affect an alert at event time `now` or later (less the late
     /// tolerance), so that long runs keep a bounded state.
     pub fn prune(&mut self, rules: &RuleSet, now: i64) {
+        self.prune_parts(rules, now, |_, _| true);
+    }
+
+    /// Prunes the parts of rules' state for which `due(when last pruned,
+    /// how long the part keeps things)` says so, and the incidents.
+    fn prune_parts(
+        &mut self,
+        rules: &RuleSet,
+        now: i64,
+        mut due: impl FnMut(&mut Option<i64>, i64) -> bool,
+    ) {
         let late = self.late;
         if let Some(inc) = rules.incidents() {
             let keep = inc.window.saturating_add(late);
@@ -522,36 +528,53 @@ impl RuleState {
             incidents.by_entity.retain(|_, id| open.contains_key(id));
         }
         for (rule, state) in rules.rules().iter().zip(self.rules.iter_mut()) {
+            let [groups, seen, suppress] = &mut state.pruned_at;
             if let Some(window) = rule.window() {
                 let keep = window.saturating_add(late);
-                state
-                    .groups
-                    .retain(|_, g| g.back().is_some_and(|e| now.saturating_sub(e.at) <= keep));
+                if due(groups, keep) {
+                    state
+                        .groups
+                        .retain(|_, g| g.back().is_some_and(|e| now.saturating_sub(e.at) <= keep));
+                }
             }
             if let Some(fs) = &rule.first_seen {
                 let keep = fs.forget_after.saturating_add(late);
-                state.seen.retain(|_, values| {
-                    values.retain(|_, last| now.saturating_sub(*last) <= keep);
-                    !values.is_empty()
-                });
+                if due(seen, keep) {
+                    state.seen.retain(|_, values| {
+                        values.retain(|_, last| now.saturating_sub(*last) <= keep);
+                        !values.is_empty()
+                    });
+                }
             }
             if let Some(s) = &rule.suppress {
                 let keep = s.window.saturating_add(late);
-                state
-                    .suppress
-                    .retain(|_, q| q.pending > 0 || now.saturating_sub(q.last_sent) < keep);
+                if due(suppress, keep) {
+                    state
+                        .suppress
+                        .retain(|_, q| q.pending > 0 || now.saturating_sub(q.last_sent) < keep);
+                }
             }
         }
-        // Values no entry holds any more.
-        self.values.retain(|v| Arc::strong_count(v) > 1);
     }
 
+    /// Prunes now and then while matches are applied: every 65,536 matches,
+    /// each part of a rule's state that has not been pruned for half of how
+    /// long it keeps things (in event time). Pruning never changes an alert,
+    /// so this only bounds memory, without visiting a first-seen history of
+    /// months every few seconds of events.
     fn maybe_prune(&mut self, now: i64, rules: &RuleSet) {
         self.since_prune += 1;
-        if self.since_prune >= 65_536 {
-            self.since_prune = 0;
-            self.prune(rules, now);
+        if self.since_prune < 65_536 {
+            return;
         }
+        self.since_prune = 0;
+        self.prune_parts(rules, now, |pruned_at, keep| {
+            let due = pruned_at.is_none_or(|t| now.saturating_sub(t) >= keep / 2);
+            if due {
+                *pruned_at = Some(now);
+            }
+            due
+        });
     }
 }
 
@@ -568,7 +591,9 @@ impl PerRule {
 /// The number of distinct `distinct` values in a threshold group; small
 /// groups (the usual case) are counted without allocating.
 fn distinct_count(group: &VecDeque<Entry>) -> usize {
-    let values = group.iter().filter_map(|e| e.distinct.as_deref());
+    let values = group
+        .iter()
+        .filter_map(|e| e.distinct.as_ref().map(StateText::as_str));
     if group.len() > 32 {
         return values.collect::<FxHashSet<_>>().len();
     }

@@ -104,13 +104,13 @@ impl<'r> Tally<'r> {
     /// Feeds one hit, in order, to the rule state.
     pub fn apply(&mut self, state: &mut RuleState, hit: &Hit, events: &dyn EventSource) {
         let key = |k: Option<Key>| k.map_or("", |k| events.key(hit.event, k));
-        let event_id = events.id(hit.event);
+        let event_id = || events.id(hit.event);
         let outcome = state.apply(
             self.rules,
             Match {
                 rule: hit.rule,
                 at: hit.effective_at,
-                event_id,
+                event_id: &event_id,
                 group: key(hit.group),
                 distinct: hit.distinct.map(|d| events.key(hit.event, d)),
                 suppress_key: key(hit.suppress_key),
@@ -119,6 +119,10 @@ impl<'r> Tally<'r> {
         );
         let s = &mut self.stats[hit.rule];
         s.matched += 1;
+        if let Outcome::Counted = outcome {
+            return;
+        }
+        let event_id = event_id();
         let (event_ids, first_at, suppressed, repeat) = match outcome {
             Outcome::Counted => return,
             Outcome::Suppressed => {
