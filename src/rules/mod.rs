@@ -8,6 +8,7 @@ mod hours;
 mod lists;
 mod load;
 mod matcher;
+mod native;
 mod raw;
 pub mod schema;
 mod script;
@@ -299,6 +300,9 @@ impl RuleSet {
         }
         match &rule.script {
             Some(script) => {
+                if let Some(answer) = script.native_answer(event, self.engine.business_hours()) {
+                    return Ok(answer);
+                }
                 let scope =
                     view.get_or_insert_with(|| script::event_scope_of(event, &self.view_needs));
                 match own {

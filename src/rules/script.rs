@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::hours::{self, BusinessHours};
 use super::lists::Lists;
+use super::native::Program;
 use super::text;
 use crate::event::Event;
 
@@ -29,12 +30,25 @@ pub struct Script {
     /// Its text and kind, to compile it again for another thread.
     source: Arc<str>,
     condition: bool,
+    /// The same, run without the engine, when it is simple enough (see
+    /// [`native`](super::native)).
+    pub(super) native: Option<Program>,
 }
 
 impl Script {
     /// The text it was compiled from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The script's answer for `event` without the engine, when it has one
+    /// (see [`native`](super::native)); `None`: run it in the engine.
+    pub(super) fn native_answer(
+        &self,
+        event: &Event<'_>,
+        hours: Option<&BusinessHours>,
+    ) -> Option<bool> {
+        self.native.as_ref()?.eval(event, hours)
     }
 }
 
@@ -186,6 +200,11 @@ impl ScriptEngine {
         self.has_business_hours
     }
 
+    /// The config's business hours, when it has them.
+    pub fn business_hours(&self) -> Option<&BusinessHours> {
+        self.business_hours.as_deref()
+    }
+
     /// The names of every function scripts can call: the project's, and
     /// Rhai's own (listed once per engine).
     pub fn function_names(&self) -> &std::collections::BTreeSet<String> {
@@ -247,6 +266,7 @@ impl ScriptEngine {
                 ast,
                 source: src.into(),
                 condition: true,
+                native: Program::compile(src, true),
             })
             .map_err(|e| syntax_error(e.1, e.0.to_string()))
     }
@@ -259,6 +279,7 @@ impl ScriptEngine {
                 ast,
                 source: src.into(),
                 condition: false,
+                native: Program::compile(src, false),
             })
             .map_err(|e| syntax_error(e.1, e.0.to_string()))
     }
