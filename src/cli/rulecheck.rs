@@ -213,23 +213,26 @@ fn run_inner(args: &Args) -> Result<u8, Usage> {
         );
         return Ok(EXIT_USAGE);
     }
-    Ok(
-        if args.fail_on_alert && !report.evaluation.alerts.is_empty() {
-            EXIT_FAILED
-        } else if args.fail_on_error && !report.evaluation.errors.is_empty() {
-            eprintln!(
-                "rulecheck: {} with --fail-on-error",
-                super::table::plural(
-                    report.evaluation.errors.len() as u64,
-                    "evaluation error",
-                    "evaluation errors"
-                )
-            );
-            EXIT_FAILED
-        } else {
-            EXIT_OK
-        },
-    )
+    let code = if args.fail_on_alert && !report.evaluation.alerts.is_empty() {
+        EXIT_FAILED
+    } else if args.fail_on_error && !report.evaluation.errors.is_empty() {
+        eprintln!(
+            "rulecheck: {} with --fail-on-error",
+            super::table::plural(
+                report.evaluation.errors.len() as u64,
+                "evaluation error",
+                "evaluation errors"
+            )
+        );
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    // The process ends now and its memory goes back whole: freeing every
+    // alert, id and rule one by one first would only make it end later.
+    std::mem::forget(report);
+    std::mem::forget(rules);
+    Ok(code)
 }
 
 /// Reads the events of `--since`/`--until` from the config's source, in
@@ -440,7 +443,7 @@ fn pick<const N: usize>(rows: &[[String; 6]], cols: [usize; N]) -> Vec<[String; 
 fn print_alerts(
     format: Format,
     report: &Report,
-    routes: &dyn Fn(&Alert) -> Option<Vec<String>>,
+    routes: &(dyn Fn(&Alert) -> Option<Vec<String>> + Sync),
     incidents: bool,
     color: super::table::ColorChoice,
 ) -> io::Result<()> {
@@ -452,17 +455,33 @@ fn print_alerts(
     let alerts = &report.evaluation.alerts;
     match format {
         Format::Jsonl => {
-            for a in alerts {
+            let line = |out: &mut dyn Write, a: &Alert| -> io::Result<()> {
                 serde_json::to_writer(
-                    &mut out,
+                    &mut *out,
                     &Routed {
                         alert: a,
                         destinations: routes(a),
                         incident: incidents.then_some(a.facts.incident.as_deref()).flatten(),
                     },
                 )?;
-                out.write_all(b"\n")?;
-            }
+                out.write_all(b"\n")
+            };
+            // Many alerts are written as text on two threads, the second
+            // half into memory while the first goes out.
+            let (first, second) = match alerts.len() {
+                n if n >= 4096 => alerts.split_at(n / 2),
+                _ => (&alerts[..], &alerts[..0]),
+            };
+            let second = std::thread::scope(|s| {
+                let rest = s.spawn(|| {
+                    let mut text = Vec::new();
+                    second.iter().try_for_each(|a| line(&mut text, a))?;
+                    Ok::<_, io::Error>(text)
+                });
+                first.iter().try_for_each(|a| line(&mut out, a))?;
+                rest.join().expect("the alert writer thread panicked")
+            })?;
+            out.write_all(&second)?;
         }
         Format::Json => {
             #[derive(serde::Serialize)]
