@@ -152,8 +152,10 @@ impl<'r> Evaluator<'r> {
         found.hits.sort_by(|a, b| hit_order(a, b, &events));
         let rules = self.checker.rules();
         let mut tally = Tally::new(rules).with_repeats(self.repeats);
-        for hit in &found.hits {
-            tally.apply(state, hit, &events);
+        // In slices, so that a long batch (a first run, `learn`) prunes the
+        // state now and then.
+        for slice in found.hits.chunks(1 << 16) {
+            tally.apply_all(state, slice, &events);
         }
         tally.finish(found.errors.into_iter().map(|(_, e)| e).collect())
     }

@@ -68,7 +68,7 @@ struct PerRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     learning_since: Option<i64>,
     /// When (event time) `groups`, `seen` and `suppress` were last pruned
-    /// in passing (see [`RuleState::maybe_prune`]).
+    /// in passing (see [`RuleState::counted`]).
     #[serde(skip)]
     pruned_at: [Option<i64>; 3],
 }
@@ -380,12 +380,16 @@ impl RuleState {
 
     /// Feeds one match to its rule's threshold and suppression. Matches must
     /// come in event-time order for exact results.
+    ///
+    /// Every part of the state belongs to one rule, so matches of different
+    /// rules may be fed in any order among themselves (see
+    /// [`Tally::apply_all`](super::tally::Tally::apply_all)); prune with
+    /// [`RuleState::counted`] only before matches that are all later.
     pub(crate) fn apply(&mut self, rules: &RuleSet, m: Match<'_>) -> Outcome {
         if self.bound != rules.generation() {
             self.bind(rules);
         }
         let rule = &rules.rules()[m.rule];
-        self.maybe_prune(m.at, rules);
         let state = &mut self.rules[m.rule];
         let mut first_at = m.at;
         let event_ids = match (&rule.threshold, &rule.sequence, &rule.first_seen) {
@@ -557,13 +561,17 @@ impl RuleState {
         }
     }
 
-    /// Prunes now and then while matches are applied: every 65,536 matches,
+    /// Notes that `matches` matches, none before event time `now`, are
+    /// about to be applied, and prunes now and then: every 65,536 matches,
     /// each part of a rule's state that has not been pruned for half of how
     /// long it keeps things (in event time). Pruning never changes an alert,
     /// so this only bounds memory, without visiting a first-seen history of
     /// months every few seconds of events.
-    fn maybe_prune(&mut self, now: i64, rules: &RuleSet) {
-        self.since_prune += 1;
+    pub(crate) fn counted(&mut self, rules: &RuleSet, matches: usize, now: i64) {
+        if self.bound != rules.generation() {
+            self.bind(rules);
+        }
+        self.since_prune = self.since_prune.saturating_add(matches as u32);
         if self.since_prune < 65_536 {
             return;
         }

@@ -67,6 +67,10 @@ pub(crate) struct Tally<'r> {
     facts: bool,
     /// Summaries that failed, as evaluation errors.
     summary_errors: Vec<EvalError>,
+    /// Room for [`Tally::apply_all`]: hit positions by rule, and the hits
+    /// that raise an alert.
+    by_rule: Vec<u32>,
+    raised: Vec<(usize, Outcome)>,
 }
 
 impl<'r> Tally<'r> {
@@ -86,6 +90,8 @@ impl<'r> Tally<'r> {
             repeats: false,
             facts: true,
             summary_errors: Vec::new(),
+            by_rule: Vec::new(),
+            raised: Vec::new(),
         }
     }
 
@@ -101,8 +107,50 @@ impl<'r> Tally<'r> {
         self
     }
 
-    /// Feeds one hit, in order, to the rule state.
-    pub fn apply(&mut self, state: &mut RuleState, hit: &Hit, events: &dyn EventSource) {
+    /// Feeds hits, in order, to the rule state. Each rule's hits go to its
+    /// part of the state together, which then stays in cache; the alerts are
+    /// raised afterwards in the hits' order (incidents span rules).
+    pub fn apply_all(&mut self, state: &mut RuleState, hits: &[Hit], events: &dyn EventSource) {
+        let Some(first) = hits.first() else { return };
+        state.counted(self.rules, hits.len(), first.effective_at);
+        // The hits' positions, rule by rule, each rule's in order.
+        let rules = self.rules.rules().len();
+        let mut starts = vec![0u32; rules + 1];
+        for h in hits {
+            starts[h.rule + 1] += 1;
+        }
+        for r in 0..rules {
+            starts[r + 1] += starts[r];
+        }
+        let by_rule = &mut self.by_rule;
+        by_rule.clear();
+        by_rule.resize(hits.len(), 0);
+        for (i, h) in hits.iter().enumerate() {
+            by_rule[starts[h.rule] as usize] = i as u32;
+            starts[h.rule] += 1;
+        }
+        let mut raised = std::mem::take(&mut self.raised);
+        for k in 0..self.by_rule.len() {
+            let i = self.by_rule[k] as usize;
+            if let Some(outcome) = self.count(state, &hits[i], events) {
+                raised.push((i, outcome));
+            }
+        }
+        raised.sort_unstable_by_key(|(i, _)| *i);
+        for (i, outcome) in raised.drain(..) {
+            self.raise(state, &hits[i], outcome, events);
+        }
+        self.raised = raised;
+    }
+
+    /// Feeds `hit` to the rule state and counts it; the outcome when it
+    /// raises an alert (or a repeat that is kept).
+    fn count(
+        &mut self,
+        state: &mut RuleState,
+        hit: &Hit,
+        events: &dyn EventSource,
+    ) -> Option<Outcome> {
         let key = |k: Option<Key>| k.map_or("", |k| events.key(hit.event, k));
         let event_id = || events.id(hit.event);
         let outcome = state.apply(
@@ -119,27 +167,36 @@ impl<'r> Tally<'r> {
         );
         let s = &mut self.stats[hit.rule];
         s.matched += 1;
-        if let Outcome::Counted = outcome {
-            return;
-        }
-        let event_id = event_id();
-        let (event_ids, first_at, suppressed, repeat) = match outcome {
-            Outcome::Counted => return,
+        match outcome {
+            Outcome::Counted => None,
             Outcome::Suppressed => {
                 s.suppressed += 1;
-                if !self.repeats {
-                    return;
-                }
-                (vec![event_id.to_owned()], hit.effective_at, 0, true)
+                self.repeats.then_some(outcome)
             }
+            Outcome::Fired { .. } => {
+                s.alerts += 1;
+                Some(outcome)
+            }
+        }
+    }
+
+    /// Raises the alert (or the kept repeat) of a counted hit.
+    fn raise(
+        &mut self,
+        state: &mut RuleState,
+        hit: &Hit,
+        outcome: Outcome,
+        events: &dyn EventSource,
+    ) {
+        let event_id = events.id(hit.event);
+        let (event_ids, first_at, suppressed, repeat) = match outcome {
+            Outcome::Counted => return,
+            Outcome::Suppressed => (vec![event_id.to_owned()], hit.effective_at, 0, true),
             Outcome::Fired {
                 event_ids,
                 first_at,
                 suppressed,
-            } => {
-                s.alerts += 1;
-                (event_ids, first_at, suppressed, false)
-            }
+            } => (event_ids, first_at, suppressed, false),
         };
         let rule = &self.rules.rules()[hit.rule];
         let (summary, mut facts, failed, entities) =

@@ -206,19 +206,12 @@ impl<'r, 'i> Ordered<'r, 'i> {
         if let Some(last) = hits.last().or(held.last()) {
             self.last = Some(last.clone());
         }
-        if self.keep == Keep::Pending {
-            // Each match is dropped as soon as it is applied, while it is
-            // still in cache.
-            for hit in held.into_iter().chain(hits) {
-                self.tally.apply(&mut self.state, &hit, &self.ids);
-            }
-            return;
+        self.tally.apply_all(&mut self.state, &held, &self.ids);
+        self.tally.apply_all(&mut self.state, &hits, &self.ids);
+        if self.keep != Keep::Pending {
+            self.all.push(held);
+            self.all.push(hits);
         }
-        for hit in held.iter().chain(&hits) {
-            self.tally.apply(&mut self.state, hit, &self.ids);
-        }
-        self.all.push(held);
-        self.all.push(hits);
     }
 
     /// Whether this replay must stop and be run again sorted: its input is
@@ -273,9 +266,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             .map(|(_, e)| e)
             .collect();
         let evaluation = if self.in_order && !had_effect {
-            for hit in &self.held {
-                self.tally.apply(&mut self.state, hit, &self.ids);
-            }
+            self.tally.apply_all(&mut self.state, &self.held, &self.ids);
             self.tally.finish(errors)
         } else {
             let mut hits: Vec<Hit> = (self.all.into_iter().flatten().chain(self.held))
@@ -284,8 +275,9 @@ impl<'r, 'i> Ordered<'r, 'i> {
             hits.sort_by(|a, b| hit_order(a, b, &self.ids));
             let mut tally = Tally::new(self.rules).with_facts(self.facts);
             let mut state = RuleState::new();
-            for hit in &hits {
-                tally.apply(&mut state, hit, &self.ids);
+            // In slices, so that the state is pruned now and then.
+            for slice in hits.chunks(1 << 16) {
+                tally.apply_all(&mut state, slice, &self.ids);
             }
             tally.finish(errors)
         };
