@@ -240,11 +240,13 @@ fn system_family(ua: &str) -> Option<&'static str> {
 }
 
 fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
-    let capitals = match s.is_ascii() {
-        true => s.bytes().any(|b| b.is_ascii_uppercase()),
-        false => s.chars().any(char::is_uppercase),
-    };
-    if capitals {
+    // One pass over the usual address: lower-case ASCII.
+    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        return s;
+    }
+    if s.is_ascii() {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else if s.chars().any(char::is_uppercase) {
         Cow::Owned(s.to_lowercase())
     } else {
         s
