@@ -473,13 +473,17 @@ fn print_alerts(
                 _ => (&alerts[..], &alerts[..0]),
             };
             let second = std::thread::scope(|s| {
-                let rest = s.spawn(|| {
-                    let mut text = Vec::new();
-                    second.iter().try_for_each(|a| line(&mut text, a))?;
-                    Ok::<_, io::Error>(text)
+                let rest = (!second.is_empty()).then(|| {
+                    s.spawn(|| {
+                        let mut text = Vec::new();
+                        second.iter().try_for_each(|a| line(&mut text, a))?;
+                        Ok::<_, io::Error>(text)
+                    })
                 });
                 first.iter().try_for_each(|a| line(&mut out, a))?;
-                rest.join().expect("the alert writer thread panicked")
+                rest.map_or(Ok(Vec::new()), |h| {
+                    h.join().expect("the alert writer thread panicked")
+                })
             })?;
             out.write_all(&second)?;
         }

@@ -307,7 +307,9 @@ pub(super) enum Slot {
     Ignored,
 }
 
-/// A normalized text field.
+/// Where the readers store one text of the actor: the stored normalized
+/// fields, and an API key's `type` (read aside). [`ActorField`] names what
+/// rules read instead, computed fields included.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum TextField {
     ActorType,

@@ -63,6 +63,25 @@ enum Op {
     Ge,
 }
 
+impl Op {
+    fn is_equality(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne)
+    }
+
+    /// Whether `a OP b` holds when `a` compares to `b` as `order`.
+    fn holds(self, order: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Op::Eq => order == Equal,
+            Op::Ne => order != Equal,
+            Op::Lt => order == Less,
+            Op::Le => order != Greater,
+            Op::Gt => order == Greater,
+            Op::Ge => order != Less,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Method {
     StartsWith,
@@ -71,6 +90,7 @@ enum Method {
 }
 
 /// A value a program computes.
+#[derive(Clone)]
 enum Val<'e> {
     Str(Cow<'e, str>),
     Int(i64),
@@ -132,15 +152,11 @@ struct Context<'e, 'a> {
 }
 
 impl<'e> Context<'e, '_> {
-    fn eval(&self, e: &Expr, vars: &[Val<'e>]) -> Option<Val<'e>> {
+    fn eval(&self, e: &'e Expr, vars: &[Val<'e>]) -> Option<Val<'e>> {
         Some(match e {
             Expr::Field(f) => self.field(f)?,
-            Expr::Var(i) => match &vars[*i] {
-                Val::Str(s) => Val::Str(s.clone()),
-                Val::Int(n) => Val::Int(*n),
-                Val::Bool(b) => Val::Bool(*b),
-            },
-            Expr::Str(s) => Val::Str(Cow::Owned(s.to_string())),
+            Expr::Var(i) => vars[*i].clone(),
+            Expr::Str(s) => Val::Str(Cow::Borrowed(s)),
             Expr::Int(n) => Val::Int(*n),
             Expr::Bool(b) => Val::Bool(*b),
             Expr::Not(x) => Val::Bool(!self.bool(x, vars)?),
@@ -148,28 +164,14 @@ impl<'e> Context<'e, '_> {
             Expr::And(a, b) => Val::Bool(self.bool(a, vars)? && self.bool(b, vars)?),
             Expr::Or(a, b) => Val::Bool(self.bool(a, vars)? || self.bool(b, vars)?),
             Expr::Compare(op, a, b) => {
-                let (a, b) = (self.eval(a, vars)?, self.eval(b, vars)?);
-                Val::Bool(match (a, b) {
-                    (Val::Str(a), Val::Str(b)) => match op {
-                        Op::Eq => a == b,
-                        Op::Ne => a != b,
-                        _ => return None,
-                    },
-                    (Val::Bool(a), Val::Bool(b)) => match op {
-                        Op::Eq => a == b,
-                        Op::Ne => a != b,
-                        _ => return None,
-                    },
-                    (Val::Int(a), Val::Int(b)) => match op {
-                        Op::Eq => a == b,
-                        Op::Ne => a != b,
-                        Op::Lt => a < b,
-                        Op::Le => a <= b,
-                        Op::Gt => a > b,
-                        Op::Ge => a >= b,
-                    },
+                let order = match (self.eval(a, vars)?, self.eval(b, vars)?) {
+                    (Val::Int(a), Val::Int(b)) => a.cmp(&b),
+                    // Text and booleans only as equal or not.
+                    (Val::Str(a), Val::Str(b)) if op.is_equality() => a.cmp(&b),
+                    (Val::Bool(a), Val::Bool(b)) if op.is_equality() => a.cmp(&b),
                     _ => return None,
-                })
+                };
+                Val::Bool(op.holds(order))
             }
             Expr::Method(m, x, arg) => {
                 let Val::Str(s) = self.eval(x, vars)? else {
@@ -193,7 +195,7 @@ impl<'e> Context<'e, '_> {
         })
     }
 
-    fn bool(&self, e: &Expr, vars: &[Val<'e>]) -> Option<bool> {
+    fn bool(&self, e: &'e Expr, vars: &[Val<'e>]) -> Option<bool> {
         match self.eval(e, vars)? {
             Val::Bool(b) => Some(b),
             _ => None,
