@@ -59,21 +59,39 @@ pub(crate) struct Location {
     pub len: u32,
 }
 
-/// A threshold group, distinct value or suppression key of a hit: where its
-/// text is in the key text of the checker that made it (see
+/// A threshold group, distinct value or suppression key of a hit: its
+/// number in the [`Keys`] of the checker that made it (see
 /// [`Checker::take`]). Each text is stored once per batch, however many
 /// hits share it, and hits hold no shared pointers, so the thread that
 /// orders them never touches memory that a parser thread still writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key {
-    start: u32,
-    end: u32,
-}
+pub(crate) struct Key(u32);
 
 impl Key {
-    /// The key's text in its batch's key text.
-    pub fn text(self, keys: &str) -> &str {
-        &keys[self.start as usize..self.end as usize]
+    /// The key's number among its batch's keys (from 0).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The key texts of a batch's hits, each once, numbered in the order they
+/// were made.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Keys {
+    /// The text of `key`.
+    pub fn text(&self, key: Key) -> &str {
+        let (start, end) = self.spans[key.index()];
+        &self.text[start as usize..end as usize]
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
     }
 }
 
@@ -82,8 +100,8 @@ impl Key {
 pub(crate) struct Found {
     pub hits: Vec<Hit>,
     pub errors: Vec<(EventNo, EvalError)>,
-    /// The text the hits' keys point into.
-    pub keys: String,
+    /// The texts of the hits' keys.
+    pub keys: Keys,
 }
 
 /// Runs the stateless half of the rules on events, one thread's worth.
@@ -351,17 +369,18 @@ impl<'r> Checker<'r> {
         missing_is_value: bool,
         event: &Event<'_>,
     ) -> Option<Key> {
-        let start = self.found.keys.len();
+        let text = &mut self.found.keys.text;
+        let start = text.len();
         for (i, p) in paths.iter().enumerate() {
             if i > 0 {
-                self.found.keys.push('\u{1f}');
+                text.push('\u{1f}');
             }
-            if !write_text(p, event, &mut self.found.keys) {
+            if !write_text(p, event, text) {
                 if !missing_is_value {
-                    self.found.keys.truncate(start);
+                    text.truncate(start);
                     return None;
                 }
-                self.found.keys.push('\u{0}');
+                text.push('\u{0}');
             }
         }
         Some(self.intern(start))
@@ -377,17 +396,15 @@ impl<'r> Checker<'r> {
     fn intern(&mut self, start: usize) -> Key {
         use std::hash::BuildHasher;
         let keys = &mut self.found.keys;
-        let hash = rustc_hash::FxBuildHasher.hash_one(&keys[start..]);
+        let hash = rustc_hash::FxBuildHasher.hash_one(&keys.text[start..]);
         if let Some(&k) = self.spans.get(&hash)
-            && k.text(keys) == &keys[start..]
+            && keys.text(k) == &keys.text[start..]
         {
-            keys.truncate(start);
+            keys.text.truncate(start);
             return k;
         }
-        let k = Key {
-            start: start as u32,
-            end: keys.len() as u32,
-        };
+        let k = Key(keys.spans.len() as u32);
+        keys.spans.push((start as u32, keys.text.len() as u32));
         self.spans.entry(hash).or_insert(k);
         k
     }

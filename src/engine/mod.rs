@@ -18,6 +18,8 @@ pub(crate) mod tally;
 pub mod testcase;
 mod text;
 
+use std::cell::RefCell;
+
 use rustc_hash::FxHashSet;
 
 pub use state::{RuleState, STATE_VERSION, StateError};
@@ -25,8 +27,8 @@ pub use tally::{Evaluation, RuleStats};
 
 use crate::event::Event;
 use crate::rules::RuleSet;
-use check::{Checker, Key, Location};
-use tally::{EventSource, Tally, hit_order};
+use check::{Checker, Keys, Location};
+use tally::{EventSource, KeyIds, Tally, hit_order};
 
 /// A rule that failed on one event (a script error).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +149,7 @@ impl<'r> Evaluator<'r> {
         let events = InMemory {
             events: &batch.events,
             keys: &found.keys,
+            key_ids: Default::default(),
         };
         // Events come in order, so this only orders rules within an event.
         found.hits.sort_by(|a, b| hit_order(a, b, &events));
@@ -164,7 +167,8 @@ impl<'r> Evaluator<'r> {
 /// A batch in memory, numbered by position, with its hits' key text.
 struct InMemory<'b, 'a> {
     events: &'b [Event<'a>],
-    keys: &'b str,
+    keys: &'b Keys,
+    key_ids: RefCell<KeyIds>,
 }
 
 impl EventSource for InMemory<'_, '_> {
@@ -172,8 +176,12 @@ impl EventSource for InMemory<'_, '_> {
         self.events[event.pos()].id()
     }
 
-    fn key(&self, _: EventNo, key: Key) -> &str {
-        key.text(self.keys)
+    fn keys(&self, _: EventNo) -> &Keys {
+        self.keys
+    }
+
+    fn key_ids(&self, _: EventNo) -> &RefCell<KeyIds> {
+        &self.key_ids
     }
 
     fn read(&self, _: &Location) -> Option<String> {

@@ -2,10 +2,12 @@
 //! [`RuleState`], and what fires becomes an [`Alert`] with its summary,
 //! counted per rule.
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 
-use super::check::{Context, Hit, Key, Location};
-use super::state::{Match, Outcome, RuleState};
+use super::check::{Context, Hit, Key, Keys, Location};
+use super::state::{KeyId, Match, Outcome, RuleState};
 use super::{EvalError, EventNo};
 use crate::alert::{Alert, Facts};
 use crate::event::Event;
@@ -16,10 +18,64 @@ use crate::rules::{Rule, RuleSet, SummaryContext};
 pub(crate) trait EventSource {
     /// The id of event `event`.
     fn id(&self, event: EventNo) -> &str;
-    /// The text of `key`, of a hit on event `event`.
-    fn key(&self, event: EventNo, key: Key) -> &str;
+    /// The key texts of the hits on event `event`.
+    fn keys(&self, event: EventNo) -> &Keys;
+    /// The numbers in `state` of the keys of the hits on event `event`
+    /// (each key's number is taken once).
+    fn key_ids(&self, event: EventNo) -> &RefCell<KeyIds>;
     /// The text of the event stored at `at`, read again.
     fn read(&self, at: &Location) -> Option<String>;
+
+    /// The text of `key`, of a hit on event `event`.
+    fn key(&self, event: EventNo, key: Key) -> &str {
+        self.keys(event).text(key)
+    }
+
+    /// The number in `state` of `key`, of a hit on event `event`.
+    fn key_id(&self, event: EventNo, key: Key, state: &mut RuleState) -> KeyId {
+        let mut ids = self.key_ids(event).borrow_mut();
+        ids.get(self.keys(event), key, state)
+    }
+}
+
+/// The numbers in a [`RuleState`] of one batch's keys, each taken once
+/// and remembered while the state's numbers hold.
+#[derive(Debug, Default)]
+pub(crate) struct KeyIds {
+    epoch: u64,
+    ids: Vec<KeyId>,
+}
+
+impl KeyIds {
+    pub fn get(&mut self, keys: &Keys, key: Key, state: &mut RuleState) -> KeyId {
+        const NOT_YET: KeyId = KeyId::MAX;
+        if self.epoch != state.key_epoch() {
+            self.epoch = state.key_epoch();
+            self.ids.clear();
+        }
+        if self.ids.len() < keys.len() {
+            self.ids.resize(keys.len(), NOT_YET);
+        }
+        let slot = &mut self.ids[key.index()];
+        if *slot == NOT_YET {
+            *slot = state.key_id(keys.text(key));
+        }
+        *slot
+    }
+}
+
+/// A hit as [`Tally::apply_all`] feeds it to the state: what the state
+/// needs, with its keys numbered, small and read in order.
+#[derive(Clone, Copy)]
+struct Pending {
+    at: i64,
+    event: EventNo,
+    /// The hit's position in its slice.
+    index: u32,
+    group: KeyId,
+    distinct: Option<KeyId>,
+    suppress_key: KeyId,
+    steps: u32,
 }
 
 /// Per-rule counts of an evaluation.
@@ -67,9 +123,9 @@ pub(crate) struct Tally<'r> {
     facts: bool,
     /// Summaries that failed, as evaluation errors.
     summary_errors: Vec<EvalError>,
-    /// Room for [`Tally::apply_all`]: hit positions by rule, and the hits
-    /// that raise an alert.
-    by_rule: Vec<u32>,
+    /// Room for [`Tally::apply_all`]: the hits by rule, and those that
+    /// raise an alert.
+    pending: Vec<Pending>,
     raised: Vec<(usize, Outcome)>,
 }
 
@@ -90,7 +146,7 @@ impl<'r> Tally<'r> {
             repeats: false,
             facts: true,
             summary_errors: Vec::new(),
-            by_rule: Vec::new(),
+            pending: Vec::new(),
             raised: Vec::new(),
         }
     }
@@ -113,7 +169,7 @@ impl<'r> Tally<'r> {
     pub fn apply_all(&mut self, state: &mut RuleState, hits: &[Hit], events: &dyn EventSource) {
         let Some(first) = hits.first() else { return };
         state.counted(self.rules, hits.len(), first.effective_at);
-        // The hits' positions, rule by rule, each rule's in order.
+        // The hits, rule by rule, each rule's in order.
         let rules = self.rules.rules().len();
         let mut starts = vec![0u32; rules + 1];
         for h in hits {
@@ -122,50 +178,79 @@ impl<'r> Tally<'r> {
         for r in 0..rules {
             starts[r + 1] += starts[r];
         }
-        let by_rule = &mut self.by_rule;
-        by_rule.clear();
-        by_rule.resize(hits.len(), 0);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        pending.resize(
+            hits.len(),
+            Pending {
+                at: 0,
+                event: EventNo::new(0, 0),
+                index: 0,
+                group: 0,
+                distinct: None,
+                suppress_key: 0,
+                steps: 0,
+            },
+        );
+        let mut empty = None;
         for (i, h) in hits.iter().enumerate() {
-            by_rule[starts[h.rule] as usize] = i as u32;
-            starts[h.rule] += 1;
+            let mut id = |k: Option<Key>| match k {
+                Some(k) => events.key_id(h.event, k, state),
+                None => *empty.get_or_insert_with(|| state.key_id("")),
+            };
+            let slot = &mut starts[h.rule];
+            pending[*slot as usize] = Pending {
+                at: h.effective_at,
+                event: h.event,
+                index: i as u32,
+                group: id(h.group),
+                distinct: h.distinct.map(|d| id(Some(d))),
+                suppress_key: id(h.suppress_key),
+                steps: h.steps,
+            };
+            *slot += 1;
         }
         let mut raised = std::mem::take(&mut self.raised);
-        for k in 0..self.by_rule.len() {
-            let i = self.by_rule[k] as usize;
-            if let Some(outcome) = self.count(state, &hits[i], events) {
-                raised.push((i, outcome));
+        let mut start = 0;
+        for (rule, &end) in starts[..rules].iter().enumerate() {
+            for p in &pending[start..end as usize] {
+                if let Some(outcome) = self.count(state, rule, p, events) {
+                    raised.push((p.index as usize, outcome));
+                }
             }
+            start = end as usize;
         }
         raised.sort_unstable_by_key(|(i, _)| *i);
         for (i, outcome) in raised.drain(..) {
             self.raise(state, &hits[i], outcome, events);
         }
         self.raised = raised;
+        self.pending = pending;
     }
 
-    /// Feeds `hit` to the rule state and counts it; the outcome when it
-    /// raises an alert (or a repeat that is kept).
+    /// Feeds hit `p` of rule `rule` to the rule state and counts it; the
+    /// outcome when it raises an alert (or a repeat that is kept).
     fn count(
         &mut self,
         state: &mut RuleState,
-        hit: &Hit,
+        rule: usize,
+        p: &Pending,
         events: &dyn EventSource,
     ) -> Option<Outcome> {
-        let key = |k: Option<Key>| k.map_or("", |k| events.key(hit.event, k));
-        let event_id = || events.id(hit.event);
+        let event_id = || events.id(p.event);
         let outcome = state.apply(
             self.rules,
             Match {
-                rule: hit.rule,
-                at: hit.effective_at,
+                rule,
+                at: p.at,
                 event_id: &event_id,
-                group: key(hit.group),
-                distinct: hit.distinct.map(|d| events.key(hit.event, d)),
-                suppress_key: key(hit.suppress_key),
-                steps: hit.steps,
+                group: p.group,
+                distinct: p.distinct,
+                suppress_key: p.suppress_key,
+                steps: p.steps,
             },
         );
-        let s = &mut self.stats[hit.rule];
+        let s = &mut self.stats[rule];
         s.matched += 1;
         match outcome {
             Outcome::Counted => None,

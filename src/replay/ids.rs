@@ -6,8 +6,8 @@ use std::fs::File;
 
 use super::Input;
 use crate::engine::EventNo;
-use crate::engine::check::{Key, Location};
-use crate::engine::tally::EventSource;
+use crate::engine::check::{Keys, Location};
+use crate::engine::tally::{EventSource, KeyIds};
 
 /// Each event's id as `(start, end, hash)` in its chunk's id text.
 pub(super) type IdSpans = Vec<(u32, u32, u64)>;
@@ -25,7 +25,9 @@ pub(super) struct ChunkIds<'i> {
 pub(super) struct ChunkText {
     pub ids: String,
     pub spans: IdSpans,
-    pub keys: String,
+    pub keys: Keys,
+    /// The numbers of `keys` in the rule state.
+    pub key_ids: RefCell<KeyIds>,
 }
 
 impl<'i> ChunkIds<'i> {
@@ -49,8 +51,12 @@ impl EventSource for ChunkIds<'_> {
         &self.chunks[event.chunk()].ids[a as usize..b as usize]
     }
 
-    fn key(&self, event: EventNo, key: Key) -> &str {
-        key.text(&self.chunks[event.chunk()].keys)
+    fn keys(&self, event: EventNo) -> &Keys {
+        &self.chunks[event.chunk()].keys
+    }
+
+    fn key_ids(&self, event: EventNo) -> &RefCell<KeyIds> {
+        &self.chunks[event.chunk()].key_ids
     }
 
     fn read(&self, at: &Location) -> Option<String> {

@@ -135,6 +135,7 @@ impl<'r, 'i> Ordered<'r, 'i> {
             ids: r.ids,
             spans: r.id_spans,
             keys: r.keys,
+            key_ids: Default::default(),
         });
         if self.seen.is_full() {
             self.seen.grow(&self.ids);
@@ -154,7 +155,8 @@ impl<'r, 'i> Ordered<'r, 'i> {
             .min()
             .unwrap_or(self.ids.chunks.len());
         for chunk in &mut self.ids.chunks[self.keys_dropped.min(upto)..upto] {
-            chunk.keys = String::new();
+            chunk.keys = Default::default();
+            chunk.key_ids = Default::default();
         }
         self.keys_dropped = self.keys_dropped.max(upto);
     }

@@ -13,7 +13,7 @@ use super::ids::IdSpans;
 use super::input::Chunk;
 use crate::engine::EvalError;
 use crate::engine::EventNo;
-use crate::engine::check::{Candidates, Checker, Hit, Location};
+use crate::engine::check::{Candidates, Checker, Hit, Keys, Location};
 use crate::event::{Event, EventError, FieldRoom, Parsed};
 use crate::rules::RuleSet;
 
@@ -31,7 +31,7 @@ pub(super) struct ChunkResult {
     pub ids: String,
     pub id_spans: IdSpans,
     /// The text of the hits' keys.
-    pub keys: String,
+    pub keys: Keys,
     pub hits: Vec<Hit>,
     pub errors: Vec<(EventNo, EvalError)>,
     /// Line within the chunk (1-based), message.

@@ -155,7 +155,8 @@ mod tests {
                 ChunkText {
                     ids: text,
                     spans,
-                    keys: String::new(),
+                    keys: Default::default(),
+                    key_ids: Default::default(),
                 }
             })
             .collect();
