@@ -116,10 +116,14 @@ pub(crate) struct Checker<'r> {
     found: Found,
     /// Key text hash → the first key with that hash.
     spans: FxHashMap<u64, Key>,
-    /// The keys made for the event being checked, by their paths and
-    /// whether a missing value is a value of its own: rules of one event
-    /// often share them (the account of a login, for several rules).
-    event_keys: Vec<(&'r [FieldPath], bool, Option<Key>)>,
+    /// The numbers of the keys rules make (see [`KeyPlan`]).
+    plan: KeyPlan,
+    /// The keys made for an event, by their number in the plan, with the
+    /// number of the event (`checked`) they were made for: rules of one
+    /// event often share them (the account of a login, for several rules).
+    made: Vec<(u64, Option<Key>)>,
+    /// How many events were checked, which numbers the event being checked.
+    checked: u64,
     /// Whether hits keep the facts of their event for the alert.
     facts: bool,
     /// The scripts compiled for this checker's thread, when it has its own.
@@ -141,6 +145,7 @@ struct Candidate {
 
 impl<'r> Checker<'r> {
     pub fn new(rules: &'r RuleSet) -> Checker<'r> {
+        let plan = KeyPlan::new(rules);
         Checker {
             rules,
             only: None,
@@ -148,7 +153,9 @@ impl<'r> Checker<'r> {
             candidates: Vec::new(),
             found: Found::default(),
             spans: FxHashMap::default(),
-            event_keys: Vec::new(),
+            made: vec![(0, None); plan.count],
+            plan,
+            checked: 0,
             facts: true,
             scripts: None,
         }
@@ -233,7 +240,7 @@ impl<'r> Checker<'r> {
         // A type index only exists for a whole rule set.
         let type_checked = self.only.is_none();
         let mut view = None;
-        self.event_keys.clear();
+        self.checked += 1;
         for k in 0..self.candidates[list].len() {
             let Candidate { rule: i, steps } = self.candidates[list][k];
             let i = i as usize;
@@ -285,21 +292,22 @@ impl<'r> Checker<'r> {
             },
             None => 0,
         };
+        let slots = self.plan.rules[index];
         let distinct = match &rule.first_seen {
-            Some(fs) => Some(self.present_key(&fs.of, event)?),
+            Some(fs) => Some(self.event_key(slots.distinct, &fs.of, false, event)?),
             None => rule
                 .threshold
                 .as_ref()
                 .and_then(|t| t.distinct.as_ref())
-                .and_then(|p| self.value(p, event)),
+                .and_then(|p| {
+                    self.event_key(slots.distinct, std::slice::from_ref(p), false, event)
+                }),
         };
-        let group_by = rule.group_by();
-        let group = group_by.map(|paths| self.key(paths, event));
-        let suppress_key = rule.suppress.as_ref().map(|s| match (&group, group_by) {
-            // The same paths make the same key: share it.
-            (Some(g), Some(paths)) if same_paths(paths, &s.key) => *g,
-            _ => self.key(&s.key, event),
-        });
+        let group = rule
+            .group_by()
+            .map(|paths| self.key(slots.group, paths, event));
+        let suppress_key =
+            (rule.suppress.as_ref()).map(|s| self.key(slots.suppress, &s.key, event));
         // A rule whose every match alerts takes what its alert needs now,
         // rather than reading the event again for each alert later.
         let at = at.filter(|_| !rule.alerts_on_every_match());
@@ -307,7 +315,12 @@ impl<'r> Checker<'r> {
             Some(at) => Context::At(at),
             None => {
                 let entities = match self.rules.incidents() {
-                    Some(inc) => inc.by.iter().map(|p| self.value(p, event)).collect(),
+                    Some(inc) => (inc.by.iter().enumerate())
+                        .map(|(i, p)| {
+                            let slot = self.plan.entities[i];
+                            self.event_key(slot, std::slice::from_ref(p), false, event)
+                        })
+                        .collect(),
                     None => Vec::new(),
                 };
                 Context::Taken(Box::new(Taken {
@@ -329,35 +342,29 @@ impl<'r> Checker<'r> {
         })
     }
 
-    /// The key made of the values of `paths`, where a missing value is a
-    /// value of its own.
-    fn key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Key {
-        self.event_key(paths, true, event)
+    /// The key made of the values of `paths` (number `slot` of the plan),
+    /// where a missing value is a value of its own.
+    fn key(&mut self, slot: u16, paths: &[FieldPath], event: &Event<'_>) -> Key {
+        self.event_key(slot, paths, true, event)
             .expect("a key whose missing values count is always made")
     }
 
-    /// The key made of the values of `paths`, when every one has a value.
-    fn present_key(&mut self, paths: &'r [FieldPath], event: &Event<'_>) -> Option<Key> {
-        self.event_key(paths, false, event)
-    }
-
-    /// The key of `paths` for the event being checked: made once, then
-    /// shared by every rule of the event that asks for it again.
+    /// The key of `paths` (number `slot` of the plan) for the event being
+    /// checked: made once, then shared by every rule of the event that
+    /// asks for it again.
     fn event_key(
         &mut self,
-        paths: &'r [FieldPath],
+        slot: u16,
+        paths: &[FieldPath],
         missing_is_value: bool,
         event: &Event<'_>,
     ) -> Option<Key> {
-        if let Some(&(_, _, k)) = self
-            .event_keys
-            .iter()
-            .find(|(p, m, _)| *m == missing_is_value && same_paths(p, paths))
-        {
+        let (checked, k) = self.made[slot as usize];
+        if checked == self.checked {
             return k;
         }
         let k = self.write_key(paths, missing_is_value, event);
-        self.event_keys.push((paths, missing_is_value, k));
+        self.made[slot as usize] = (self.checked, k);
         k
     }
 
@@ -386,11 +393,6 @@ impl<'r> Checker<'r> {
         Some(self.intern(start))
     }
 
-    /// The text of one path's value, when it has one.
-    fn value(&mut self, path: &'r FieldPath, event: &Event<'_>) -> Option<Key> {
-        self.present_key(std::slice::from_ref(path), event)
-    }
-
     /// Closes the key just written at `start`; a text already stored since
     /// the last [`Checker::take`] is shared instead.
     fn intern(&mut self, start: usize) -> Key {
@@ -410,8 +412,58 @@ impl<'r> Checker<'r> {
     }
 }
 
-fn same_paths(a: &[FieldPath], b: &[FieldPath]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
+/// The keys rules make, numbered so that the same paths, with the same
+/// treatment of a missing value, have one number whatever rule asks: an
+/// event's keys are then found again by number.
+#[derive(Debug, Default)]
+struct KeyPlan {
+    rules: Vec<RuleKeys>,
+    /// The number of each `incidents.by` path.
+    entities: Vec<u16>,
+    count: usize,
+}
+
+/// The numbers of one rule's keys (0 where it has none).
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleKeys {
+    group: u16,
+    suppress: u16,
+    distinct: u16,
+}
+
+impl KeyPlan {
+    fn new(rules: &RuleSet) -> KeyPlan {
+        let mut numbers: FxHashMap<(Vec<String>, bool), u16> = FxHashMap::default();
+        let mut number = |paths: &[FieldPath], missing_is_value: bool| {
+            let names = paths.iter().map(|p| p.as_str().to_owned()).collect();
+            let next = numbers.len() as u16;
+            *numbers.entry((names, missing_is_value)).or_insert(next)
+        };
+        let rules_keys = (rules.rules().iter())
+            .map(|r| RuleKeys {
+                group: r.group_by().map_or(0, |p| number(p, true)),
+                suppress: r.suppress.as_ref().map_or(0, |s| number(&s.key, true)),
+                distinct: match (&r.first_seen, &r.threshold) {
+                    (Some(fs), _) => number(&fs.of, false),
+                    (None, Some(t)) => t
+                        .distinct
+                        .as_ref()
+                        .map_or(0, |p| number(std::slice::from_ref(p), false)),
+                    (None, None) => 0,
+                },
+            })
+            .collect();
+        let entities = rules.incidents().map_or_else(Vec::new, |inc| {
+            (inc.by.iter())
+                .map(|p| number(std::slice::from_ref(p), false))
+                .collect()
+        });
+        KeyPlan {
+            rules: rules_keys,
+            entities,
+            count: numbers.len().max(1),
+        }
+    }
 }
 
 /// Writes the text of a path's value (arrays and objects as their JSON);
