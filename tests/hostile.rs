@@ -121,6 +121,24 @@ fn a_byte_order_mark_does_not_cost_the_first_event() {
     }
 }
 
+#[test]
+fn a_line_that_is_not_utf8_loses_only_itself() {
+    let sb = Sandbox::new();
+    let r = sb.write("rules.yaml", &every());
+    let mut bytes = jsonl(&[good("a", T0)]).into_bytes();
+    bytes.extend_from_slice(b"{\"id\": \"bad\xff\", \"type\": \"x\", \"effective_at\": 1}\n");
+    bytes.extend_from_slice(jsonl(&[good("b", T0 + 1)]).as_bytes());
+    let e = sb.write_bytes("events.jsonl", &bytes);
+    let out = run(sb.rulecheck().arg("-r").arg(&r).arg(&e));
+    out.status(0);
+    assert_eq!(out.fired_events(), ["a", "b"], "{out}");
+    assert!(out.stderr.contains("1 malformed line"), "{out}");
+    assert!(
+        out.stderr.contains("events.jsonl:2"),
+        "the bad line's number\n{out}"
+    );
+}
+
 /// Peak memory of a rulecheck run, from its summary line.
 fn peak_mib(out: &Run) -> u64 {
     out.stderr

@@ -131,7 +131,7 @@ impl Worker<'_, '_> {
     fn lines(&mut self, data: &[u8]) {
         // Validating a chunk's UTF-8 at once is much faster than string by
         // string; a chunk with bad bytes is checked line by line instead.
-        let text = std::str::from_utf8(data).ok();
+        let text = simdutf8::basic::from_utf8(data).ok();
         let mut room = FieldRoom::default();
         let mut start = 0;
         let mut line_no = 0;
@@ -146,7 +146,7 @@ impl Worker<'_, '_> {
             // Lines are cut at ASCII bytes, so slicing valid text stays valid.
             let line = match text {
                 Some(text) => Some(&text[range]),
-                None => std::str::from_utf8(&data[range]).ok(),
+                None => simdutf8::basic::from_utf8(&data[range]).ok(),
             };
             match line.map(str::trim) {
                 Some("") => {}
