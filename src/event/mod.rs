@@ -337,15 +337,23 @@ impl<'a> TopLevel<'a> {
         {
             return Ok(Parsed::Page(page));
         }
-        let effective_at = self
-            .effective_at
-            .ok_or(EventError::Missing("effective_at"))?;
+        // Errors are made only when needed (an error dropped unused still
+        // costs its drop on every event).
+        let Some(effective_at) = self.effective_at else {
+            return Err(EventError::Missing("effective_at"));
+        };
         if !(0..=MAX_EFFECTIVE_AT).contains(&effective_at) {
             return Err(EventError::OutOfRange(effective_at));
         }
+        let Some(id) = self.id else {
+            return Err(EventError::Missing("id"));
+        };
+        let Some(kind) = self.kind else {
+            return Err(EventError::Missing("type"));
+        };
         Ok(Parsed::Event(Event {
-            id: self.id.ok_or(EventError::Missing("id"))?,
-            kind: self.kind.ok_or(EventError::Missing("type"))?,
+            id,
+            kind,
             effective_at,
             fields: self.fields,
             actor: match self.actor_read {
