@@ -89,7 +89,7 @@ fn read<'a>(
                     if top.has(key) {
                         return None;
                     }
-                    let end = s.skip_value(at, 1)?;
+                    let end = s.skip(at, 1)?;
                     top.fields.push(TopField {
                         key: Cow::Borrowed(key),
                         raw: &json[at..end],
@@ -330,6 +330,16 @@ impl<'a> Scanner<'a, '_> {
         plain.then_some((n, p))
     }
 
+    /// Checks and skips one value: a string (the usual member) in place,
+    /// anything else through [`Scanner::skip_value`].
+    #[inline(always)]
+    fn skip(&self, p: usize, depth: u32) -> Option<usize> {
+        if self.at(p) == b'"' {
+            return Some(self.next_quote(p + 1)? + 1);
+        }
+        self.skip_value(p, depth)
+    }
+
     /// Checks and skips one value.
     fn skip_value(&self, p: usize, depth: u32) -> Option<usize> {
         match self.at(p) {
@@ -344,7 +354,7 @@ impl<'a> Scanner<'a, '_> {
                 }
                 loop {
                     let (_, at) = self.key(p)?;
-                    p = self.skip_value(at, depth + 1)?;
+                    p = self.skip(at, depth + 1)?;
                     match self.next_member(p)? {
                         (true, next) => p = next,
                         (false, end) => return Some(end),
@@ -360,7 +370,7 @@ impl<'a> Scanner<'a, '_> {
                     return Some(p + 1);
                 }
                 loop {
-                    p = self.ws(self.skip_value(p, depth + 1)?);
+                    p = self.ws(self.skip(p, depth + 1)?);
                     match self.at(p) {
                         b',' => p = self.ws(p + 1),
                         b']' => return Some(p + 1),
@@ -450,7 +460,7 @@ impl<'a> Scanner<'a, '_> {
                         read.set(actor, field, v);
                         end
                     }
-                    Slot::Ignored => self.skip_value(at, depth + 1)?,
+                    Slot::Ignored => self.skip(at, depth + 1)?,
                 };
                 match self.next_member(p)? {
                     (true, next) => p = next,
