@@ -266,10 +266,21 @@ impl<'r> Checker<'r> {
         }
     }
 
-    /// Hands over what was found since the last call and starts afresh.
+    /// Hands over what was found since the last call and starts afresh,
+    /// with room for as much again (batches are alike: growing the hits of
+    /// each from nothing would copy them several times).
     pub fn take(&mut self) -> Found {
         self.spans.clear();
-        std::mem::take(&mut self.found)
+        let room = |n: usize| n + n / 4;
+        let next = Found {
+            hits: Vec::with_capacity(room(self.found.hits.len())),
+            errors: Vec::new(),
+            keys: Keys {
+                text: String::with_capacity(room(self.found.keys.text.len())),
+                spans: Vec::with_capacity(room(self.found.keys.spans.len())),
+            },
+        };
+        std::mem::replace(&mut self.found, next)
     }
 
     /// The hit of an event that passed rule `index`'s match, condition and
