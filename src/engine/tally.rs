@@ -30,12 +30,6 @@ pub(crate) trait EventSource {
     fn key(&self, event: EventNo, key: Key) -> &str {
         self.keys(event).text(key)
     }
-
-    /// The number in `state` of `key`, of a hit on event `event`.
-    fn key_id(&self, event: EventNo, key: Key, state: &mut RuleState) -> KeyId {
-        let mut ids = self.key_ids(event).borrow_mut();
-        ids.get(self.keys(event), key, state)
-    }
 }
 
 /// The numbers in a [`RuleState`] of one batch's keys, each taken once
@@ -47,8 +41,8 @@ pub(crate) struct KeyIds {
 }
 
 impl KeyIds {
-    pub fn get(&mut self, keys: &Keys, key: Key, state: &mut RuleState) -> KeyId {
-        const NOT_YET: KeyId = KeyId::MAX;
+    /// Readies the numbers of `keys` in `state` for [`KeyIds::get`].
+    fn ready(&mut self, keys: &Keys, state: &RuleState) {
         if self.epoch != state.key_epoch() {
             self.epoch = state.key_epoch();
             self.ids.clear();
@@ -56,6 +50,12 @@ impl KeyIds {
         if self.ids.len() < keys.len() {
             self.ids.resize(keys.len(), NOT_YET);
         }
+    }
+
+    /// The number of `key` (of the `keys` this was readied for) in `state`,
+    /// whose numbers must not have changed since.
+    #[inline]
+    fn get(&mut self, keys: &Keys, key: Key, state: &mut RuleState) -> KeyId {
         let slot = &mut self.ids[key.index()];
         if *slot == NOT_YET {
             *slot = state.key_id(keys.text(key));
@@ -63,6 +63,9 @@ impl KeyIds {
         *slot
     }
 }
+
+/// A key not numbered yet.
+const NOT_YET: KeyId = KeyId::MAX;
 
 /// A hit as [`Tally::apply_all`] feeds it to the state: what the state
 /// needs, with its keys numbered, small and read in order.
@@ -192,11 +195,22 @@ impl<'r> Tally<'r> {
                 steps: 0,
             },
         );
-        let mut empty = None;
+        let empty = state.key_id("");
+        // Hits come chunk after chunk: each chunk's keys are looked up once.
+        let mut chunk = None;
+        let mut keys = events.keys(first.event);
+        let mut ids = events.key_ids(first.event).borrow_mut();
         for (i, h) in hits.iter().enumerate() {
+            if chunk != Some(h.event.chunk()) {
+                chunk = Some(h.event.chunk());
+                keys = events.keys(h.event);
+                drop(ids);
+                ids = events.key_ids(h.event).borrow_mut();
+                ids.ready(keys, state);
+            }
             let mut id = |k: Option<Key>| match k {
-                Some(k) => events.key_id(h.event, k, state),
-                None => *empty.get_or_insert_with(|| state.key_id("")),
+                Some(k) => ids.get(keys, k, state),
+                None => empty,
             };
             let slot = &mut starts[h.rule];
             pending[*slot as usize] = Pending {
@@ -210,6 +224,7 @@ impl<'r> Tally<'r> {
             };
             *slot += 1;
         }
+        drop(ids);
         let mut raised = std::mem::take(&mut self.raised);
         let mut start = 0;
         for (rule, &end) in starts[..rules].iter().enumerate() {
