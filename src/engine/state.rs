@@ -221,7 +221,8 @@ impl Values {
 /// Key and value texts, each stored once and numbered.
 #[derive(Debug)]
 struct KeyTable {
-    numbers: FxHashMap<StateText, KeyId>,
+    /// The numbers, found by the hash of their text.
+    numbers: hashbrown::HashTable<KeyId>,
     texts: Vec<StateText>,
     /// Differs for every table and every compaction, so that numbers
     /// remembered outside (see [`RuleState::key_epoch`]) are not taken for
@@ -241,7 +242,7 @@ static EPOCHS: AtomicU64 = AtomicU64::new(1);
 impl Default for KeyTable {
     fn default() -> KeyTable {
         KeyTable {
-            numbers: FxHashMap::default(),
+            numbers: hashbrown::HashTable::new(),
             texts: Vec::new(),
             epoch: EPOCHS.fetch_add(1, Ordering::Relaxed),
             compacted_at: 0,
@@ -249,15 +250,26 @@ impl Default for KeyTable {
     }
 }
 
+fn text_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(text)
+}
+
 impl KeyTable {
     fn number(&mut self, text: &str) -> KeyId {
-        if let Some(&n) = self.numbers.get(text) {
+        let hash = text_hash(text);
+        let texts = &self.texts;
+        if let Some(&n) = self
+            .numbers
+            .find(hash, |&n| texts[n as usize].as_str() == text)
+        {
             return n;
         }
         let n = self.texts.len() as KeyId;
-        let t = StateText::from(text);
-        self.texts.push(t.clone());
-        self.numbers.insert(t, n);
+        self.texts.push(StateText::from(text));
+        let texts = &self.texts;
+        self.numbers
+            .insert_unique(hash, n, |&n| text_hash(&texts[n as usize]));
         n
     }
 
@@ -282,9 +294,13 @@ impl KeyTable {
                 texts.push(text);
             }
         }
-        self.numbers = (texts.iter().enumerate())
-            .map(|(n, t)| (t.clone(), n as KeyId))
-            .collect();
+        let mut numbers = hashbrown::HashTable::with_capacity(texts.len());
+        for (n, text) in texts.iter().enumerate() {
+            numbers.insert_unique(text_hash(text), n as KeyId, |&n| {
+                text_hash(&texts[n as usize])
+            });
+        }
+        self.numbers = numbers;
         self.texts = texts;
         self.compacted_at = self.texts.len();
         self.epoch = EPOCHS.fetch_add(1, Ordering::Relaxed);

@@ -129,6 +129,9 @@ pub(crate) struct Tally<'r> {
     /// Room for [`Tally::apply_all`]: the hits by rule, and those that
     /// raise an alert.
     pending: Vec<Pending>,
+    /// Per rule: whether its state reads a hit's group, `distinct` value
+    /// and suppression key (the others are not numbered).
+    uses_keys: Vec<[bool; 3]>,
     raised: Vec<(usize, Outcome)>,
 }
 
@@ -150,6 +153,17 @@ impl<'r> Tally<'r> {
             facts: true,
             summary_errors: Vec::new(),
             pending: Vec::new(),
+            uses_keys: (rules.rules().iter())
+                .map(|r| {
+                    let counts = r.threshold.is_some() || r.sequence.is_some();
+                    [
+                        counts || r.first_seen.is_some(),
+                        r.first_seen.is_some()
+                            || r.threshold.as_ref().is_some_and(|t| t.distinct.is_some()),
+                        r.suppress.is_some(),
+                    ]
+                })
+                .collect(),
             raised: Vec::new(),
         }
     }
@@ -208,18 +222,19 @@ impl<'r> Tally<'r> {
                 ids = events.key_ids(h.event).borrow_mut();
                 ids.ready(keys, state);
             }
-            let mut id = |k: Option<Key>| match k {
-                Some(k) => ids.get(keys, k, state),
-                None => empty,
+            let [group, distinct, suppress] = self.uses_keys[h.rule];
+            let mut id = |k: Option<Key>, used: bool| match k {
+                Some(k) if used => ids.get(keys, k, state),
+                _ => empty,
             };
             let slot = &mut starts[h.rule];
             pending[*slot as usize] = Pending {
                 at: h.effective_at,
                 event: h.event,
                 index: i as u32,
-                group: id(h.group),
-                distinct: h.distinct.map(|d| id(Some(d))),
-                suppress_key: id(h.suppress_key),
+                group: id(h.group, group),
+                distinct: h.distinct.map(|d| id(Some(d), distinct)),
+                suppress_key: id(h.suppress_key, suppress),
                 steps: h.steps,
             };
             *slot += 1;
