@@ -387,6 +387,22 @@ impl<'r> Checker<'r> {
         missing_is_value: bool,
         event: &Event<'_>,
     ) -> Option<Key> {
+        // The usual key, one text value, is looked up before it is copied.
+        if let [path] = paths {
+            let value = path.resolve(event);
+            if let FieldValue::Text(s) = value {
+                return Some(self.intern_text(s));
+            }
+            let text = &mut self.found.keys.text;
+            let start = text.len();
+            if !write_value(value, text) {
+                if !missing_is_value {
+                    return None;
+                }
+                text.push('\u{0}');
+            }
+            return Some(self.intern(start));
+        }
         let text = &mut self.found.keys.text;
         let start = text.len();
         for (i, p) in paths.iter().enumerate() {
@@ -402,6 +418,25 @@ impl<'r> Checker<'r> {
             }
         }
         Some(self.intern(start))
+    }
+
+    /// The key of text `s`: the one already stored since the last
+    /// [`Checker::take`], else a new one.
+    fn intern_text(&mut self, s: &str) -> Key {
+        use std::hash::BuildHasher;
+        let hash = rustc_hash::FxBuildHasher.hash_one(s);
+        let keys = &mut self.found.keys;
+        if let Some(&k) = self.spans.get(&hash)
+            && keys.text(k) == s
+        {
+            return k;
+        }
+        let start = keys.text.len();
+        keys.text.push_str(s);
+        let k = Key(keys.spans.len() as u32);
+        keys.spans.push((start as u32, keys.text.len() as u32));
+        self.spans.entry(hash).or_insert(k);
+        k
     }
 
     /// Closes the key just written at `start`; a text already stored since
@@ -480,8 +515,14 @@ impl KeyPlan {
 /// Writes the text of a path's value (arrays and objects as their JSON);
 /// false when the value is missing.
 pub(crate) fn write_text(path: &FieldPath, event: &Event<'_>, out: &mut String) -> bool {
+    write_value(path.resolve(event), out)
+}
+
+/// Writes the text of a value (see [`write_text`]); false when it is
+/// missing.
+fn write_value(value: FieldValue<'_>, out: &mut String) -> bool {
     use std::fmt::Write;
-    match path.resolve(event) {
+    match value {
         FieldValue::Missing => return false,
         FieldValue::Text(s) => out.push_str(s),
         FieldValue::Owned(s) => out.push_str(&s),

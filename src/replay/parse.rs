@@ -107,8 +107,11 @@ pub(super) fn work(
                 .hits
                 .chunk_by_mut(|a, b| a.effective_at == b.effective_at)
             {
-                if same_second.len() > 1 {
+                // The hits of one event are already in rule order.
+                if same_second.iter().any(|h| h.event != same_second[0].event) {
                     same_second.sort_by(order);
+                } else {
+                    debug_assert!(same_second.is_sorted_by_key(|h| h.rule));
                 }
             }
         } else {
