@@ -391,15 +391,22 @@ impl<'r> Checker<'r> {
         if let [path] = paths {
             let value = path.resolve(event);
             if let FieldValue::Text(s) = value {
-                return Some(self.intern_text(s));
+                let hash = text_hash(s);
+                return Some(match self.stored(hash, s) {
+                    Some(k) => k,
+                    None => {
+                        let start = self.found.keys.text.len();
+                        self.found.keys.text.push_str(s);
+                        self.add_key(hash, start)
+                    }
+                });
             }
-            let text = &mut self.found.keys.text;
-            let start = text.len();
-            if !write_value(value, text) {
+            let start = self.found.keys.text.len();
+            if !write_value(value, &mut self.found.keys.text) {
                 if !missing_is_value {
                     return None;
                 }
-                text.push('\u{0}');
+                self.found.keys.text.push('\u{0}');
             }
             return Some(self.intern(start));
         }
@@ -420,42 +427,39 @@ impl<'r> Checker<'r> {
         Some(self.intern(start))
     }
 
-    /// The key of text `s`: the one already stored since the last
-    /// [`Checker::take`], else a new one.
-    fn intern_text(&mut self, s: &str) -> Key {
-        use std::hash::BuildHasher;
-        let hash = rustc_hash::FxBuildHasher.hash_one(s);
-        let keys = &mut self.found.keys;
-        if let Some(&k) = self.spans.get(&hash)
-            && keys.text(k) == s
-        {
-            return k;
-        }
-        let start = keys.text.len();
-        keys.text.push_str(s);
-        let k = Key(keys.spans.len() as u32);
-        keys.spans.push((start as u32, keys.text.len() as u32));
-        self.spans.entry(hash).or_insert(k);
-        k
-    }
-
     /// Closes the key just written at `start`; a text already stored since
     /// the last [`Checker::take`] is shared instead.
     fn intern(&mut self, start: usize) -> Key {
-        use std::hash::BuildHasher;
-        let keys = &mut self.found.keys;
-        let hash = rustc_hash::FxBuildHasher.hash_one(&keys.text[start..]);
-        if let Some(&k) = self.spans.get(&hash)
-            && keys.text(k) == &keys.text[start..]
-        {
-            keys.text.truncate(start);
+        let hash = text_hash(&self.found.keys.text[start..]);
+        if let Some(k) = self.stored(hash, &self.found.keys.text[start..]) {
+            self.found.keys.text.truncate(start);
             return k;
         }
+        self.add_key(hash, start)
+    }
+
+    /// The key stored since the last [`Checker::take`] whose text is `s`
+    /// (of hash `hash`).
+    #[inline]
+    fn stored(&self, hash: u64, s: &str) -> Option<Key> {
+        let k = *self.spans.get(&hash)?;
+        (self.found.keys.text(k) == s).then_some(k)
+    }
+
+    /// Makes the text from `start` to the end of the key text a new key.
+    #[inline]
+    fn add_key(&mut self, hash: u64, start: usize) -> Key {
+        let keys = &mut self.found.keys;
         let k = Key(keys.spans.len() as u32);
         keys.spans.push((start as u32, keys.text.len() as u32));
         self.spans.entry(hash).or_insert(k);
         k
     }
+}
+
+fn text_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(text)
 }
 
 /// The keys rules make, numbered so that the same paths, with the same

@@ -42,7 +42,7 @@ pub struct EvalError {
 /// An event's number within what produced it: a chunk and a position in
 /// it. A batch in memory is one chunk; `rulecheck` numbers the chunks of
 /// its inputs in read order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct EventNo(u64);
 
 impl EventNo {

@@ -68,8 +68,9 @@ impl KeyIds {
 const NOT_YET: KeyId = KeyId::MAX;
 
 /// A hit as [`Tally::apply_all`] feeds it to the state: what the state
-/// needs, with its keys numbered, small and read in order.
-#[derive(Clone, Copy)]
+/// needs, with its keys numbered, small and read in order. A hit carries
+/// only the keys its rule's state reads, so only those are numbered.
+#[derive(Clone, Copy, Default)]
 struct Pending {
     at: i64,
     event: EventNo,
@@ -129,9 +130,6 @@ pub(crate) struct Tally<'r> {
     /// Room for [`Tally::apply_all`]: the hits by rule, and those that
     /// raise an alert.
     pending: Vec<Pending>,
-    /// Per rule: whether its state reads a hit's group, `distinct` value
-    /// and suppression key (the others are not numbered).
-    uses_keys: Vec<[bool; 3]>,
     raised: Vec<(usize, Outcome)>,
 }
 
@@ -153,17 +151,6 @@ impl<'r> Tally<'r> {
             facts: true,
             summary_errors: Vec::new(),
             pending: Vec::new(),
-            uses_keys: (rules.rules().iter())
-                .map(|r| {
-                    let counts = r.threshold.is_some() || r.sequence.is_some();
-                    [
-                        counts || r.first_seen.is_some(),
-                        r.first_seen.is_some()
-                            || r.threshold.as_ref().is_some_and(|t| t.distinct.is_some()),
-                        r.suppress.is_some(),
-                    ]
-                })
-                .collect(),
             raised: Vec::new(),
         }
     }
@@ -197,44 +184,30 @@ impl<'r> Tally<'r> {
         }
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
-        pending.resize(
-            hits.len(),
-            Pending {
-                at: 0,
-                event: EventNo::new(0, 0),
-                index: 0,
-                group: 0,
-                distinct: None,
-                suppress_key: 0,
-                steps: 0,
-            },
-        );
+        pending.resize(hits.len(), Pending::default());
         let empty = state.key_id("");
         // Hits come chunk after chunk: each chunk's keys are looked up once.
-        let mut chunk = None;
+        let mut chunk = first.event.chunk();
         let mut keys = events.keys(first.event);
         let mut ids = events.key_ids(first.event).borrow_mut();
+        ids.ready(keys, state);
         for (i, h) in hits.iter().enumerate() {
-            if chunk != Some(h.event.chunk()) {
-                chunk = Some(h.event.chunk());
+            if h.event.chunk() != chunk {
+                chunk = h.event.chunk();
                 keys = events.keys(h.event);
                 drop(ids);
                 ids = events.key_ids(h.event).borrow_mut();
                 ids.ready(keys, state);
             }
-            let [group, distinct, suppress] = self.uses_keys[h.rule];
-            let mut id = |k: Option<Key>, used: bool| match k {
-                Some(k) if used => ids.get(keys, k, state),
-                _ => empty,
-            };
+            let mut id = |k: Option<Key>| k.map_or(empty, |k| ids.get(keys, k, state));
             let slot = &mut starts[h.rule];
             pending[*slot as usize] = Pending {
                 at: h.effective_at,
                 event: h.event,
                 index: i as u32,
-                group: id(h.group, group),
-                distinct: h.distinct.map(|d| id(Some(d), distinct)),
-                suppress_key: id(h.suppress_key, suppress),
+                group: id(h.group),
+                distinct: h.distinct.map(|d| id(Some(d))),
+                suppress_key: id(h.suppress_key),
                 steps: h.steps,
             };
             *slot += 1;
