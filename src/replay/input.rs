@@ -13,7 +13,11 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use super::document::{Element, Elements, MAX_ELEMENT, Splitter};
 use super::{Input, ReadError};
 
-pub(super) const CHUNK_SIZE: usize = 4 << 20;
+/// The bytes of whole lines a chunk holds. Small enough that a parser
+/// thread's passes over it (UTF-8, line ends, quotes, fields) find it in the
+/// core's cache after the first; large enough that per-chunk work stays
+/// rare (measured: 512 KiB is 7-10 % faster than 4 MiB on both bench mixes).
+pub(super) const CHUNK_SIZE: usize = 512 << 10;
 
 pub(super) struct Chunk {
     pub index: usize,
