@@ -393,3 +393,49 @@ fn incidents_join_alerts_that_share_an_entity_within_the_window_and_survive_a_re
     let one = Evaluator::new(&rules).evaluate(&Batch::new(parse(&all)), &mut RuleState::new());
     assert_eq!(of(&one.alerts), want);
 }
+
+fn login_ip(id: &str, at: i64, ip: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"login.succeeded","effective_at":{at},"actor":{{"type":"session","session":{{"user":{{"id":"u1","email":"a@example.com"}},"ip_address":"{ip}"}}}}}}"#
+    )
+}
+
+#[test]
+fn a_condition_several_rules_test_is_answered_for_each_event_anew() {
+    // `in_8` is written alike in three places (two rules and a nested
+    // `any`): it is worked out once per event. The others differ in their
+    // operator or operand, and must not take its answer.
+    let dir = tempfile::tempdir().unwrap();
+    let in_8 = "actor.ip: {cidr: 10.0.0.0/8}";
+    let rules = load_rule(
+        dir.path(),
+        &format!(
+            "id: a\ntitle: A\nseverity: low\nmatch: {{{in_8}}}\n---\n\
+             id: b\ntitle: B\nseverity: low\nmatch: {{type: login.succeeded, {in_8}}}\n---\n\
+             id: c\ntitle: C\nseverity: low\nmatch: {{actor.ip: {{not_cidr: 10.0.0.0/8}}}}\n---\n\
+             id: d\ntitle: D\nseverity: low\nmatch: {{actor.ip: {{cidr: 10.0.0.0/16}}}}\n---\n\
+             id: e\ntitle: E\nseverity: low\nmatch: {{any: [{{{in_8}}}, {{actor.email: b@example.com}}]}}\n"
+        ),
+    );
+    let ips = [
+        "10.1.2.3",
+        "10.0.0.9",
+        "192.0.2.1",
+        "10.0.4.4",
+        "198.51.100.7",
+        "10.200.0.1",
+    ];
+    let lines: Vec<String> = (0..60)
+        .map(|i| login_ip(&format!("e{i:02}"), 1000 + i, ips[i as usize % ips.len()]))
+        .collect();
+    let out = Evaluator::new(&rules).evaluate(&Batch::new(parse(&lines)), &mut RuleState::new());
+    let matched = |id: &str| out.stats.iter().find(|s| s.id == id).unwrap().matched;
+    let per_round = |f: fn(&str) -> bool| 10 * ips.iter().filter(|ip| f(ip)).count() as u64;
+    assert_eq!(matched("a"), per_round(|ip| ip.starts_with("10.")));
+    assert_eq!(matched("b"), matched("a"));
+    assert_eq!(matched("c"), per_round(|ip| !ip.starts_with("10.")));
+    assert_eq!(matched("d"), per_round(|ip| ip.starts_with("10.0.")));
+    assert_eq!(matched("e"), matched("a"));
+    assert_eq!(matched("a"), 40);
+    assert_eq!(matched("d"), 20);
+}

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use super::{EvalError, EventNo};
 use crate::alert::Facts;
 use crate::event::{Event, FieldPath, FieldValue};
-use crate::rules::{RuleSet, SummaryContext};
+use crate::rules::{RuleSet, Shared, SummaryContext};
 
 /// One event that passed one rule, with what its threshold, suppression
 /// and summary need.
@@ -128,6 +128,9 @@ pub(crate) struct Checker<'r> {
     facts: bool,
     /// The scripts compiled for this checker's thread, when it has its own.
     scripts: Option<crate::rules::ThreadScripts>,
+    /// The answers of conditions several rules test, for the event being
+    /// checked.
+    shared: Shared,
 }
 
 /// The rules that may match the events of one type (see
@@ -158,6 +161,7 @@ impl<'r> Checker<'r> {
             checked: 0,
             facts: true,
             scripts: None,
+            shared: rules.shared_answers(),
         }
     }
 
@@ -241,13 +245,18 @@ impl<'r> Checker<'r> {
         let type_checked = self.only.is_none();
         let mut view = None;
         self.checked += 1;
+        self.shared.next_event();
         for k in 0..self.candidates[list].len() {
             let Candidate { rule: i, steps } = self.candidates[list][k];
             let i = i as usize;
-            match self
-                .rules
-                .passes(i, event, type_checked, &mut view, self.scripts.as_ref())
-            {
+            match self.rules.passes(
+                i,
+                event,
+                type_checked,
+                &mut view,
+                self.scripts.as_ref(),
+                &mut self.shared,
+            ) {
                 Ok(true) => {
                     if let Some(hit) = self.hit(i, steps, event, no, at) {
                         self.found.hits.push(hit);
@@ -297,7 +306,7 @@ impl<'r> Checker<'r> {
     ) -> Option<Hit> {
         let rule = &self.rules.rules()[index];
         let steps = match &rule.sequence {
-            Some(seq) => match seq.steps_of(event, steps, self.only.is_none()) {
+            Some(seq) => match seq.steps_of(event, steps, self.only.is_none(), &mut self.shared) {
                 0 => return None,
                 steps => steps,
             },

@@ -193,9 +193,14 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     }
     problems.extend(unreadable.map(|(_, problem)| problem));
     if problems.is_empty() {
+        let shared_conditions = super::matcher::share_conditions(rules.iter_mut().flat_map(|r| {
+            let steps = r.sequence.iter_mut().flat_map(|s| &mut s.steps);
+            r.matcher.iter_mut().chain(steps.map(|s| &mut s.matcher))
+        }));
         Ok(RuleSet {
             view_needs,
             rules,
+            shared_conditions,
             engine,
             templates,
             warnings,

@@ -40,6 +40,62 @@ enum Cond {
 struct FieldCond {
     path: FieldPath,
     ops: Vec<Op>,
+    /// The condition as written (path and operators), which tells the
+    /// same condition of several rules apart from others.
+    written: String,
+    /// Its slot among the [`Shared`] conditions, when several rules of the
+    /// set test it: its answer is then worked out once per event.
+    shared: Option<u32>,
+}
+
+/// The answers of the conditions that several rules test (the account
+/// of a login exists, its address is in a list), kept for the event being
+/// checked so that each is worked out once per event. One per thread.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The event the answers are for (see [`Shared::next_event`]).
+    event: u64,
+    /// Per slot: the event it was answered for, and the answer.
+    answers: Vec<(u64, bool)>,
+}
+
+impl Shared {
+    /// Room for `slots` shared conditions.
+    pub fn new(slots: usize) -> Shared {
+        Shared {
+            event: 1,
+            answers: vec![(0, false); slots],
+        }
+    }
+
+    /// Forgets the answers: the next conditions are tested on another event.
+    pub fn next_event(&mut self) {
+        self.event += 1;
+    }
+}
+
+/// Gives a slot to every condition that more than one place of `matchers`
+/// tests (the same path with the same operators); returns how many slots
+/// there are.
+pub(crate) fn share_conditions<'m>(matchers: impl Iterator<Item = &'m mut Matcher>) -> usize {
+    let mut matchers: Vec<&mut Matcher> = matchers.collect();
+    let mut seen: rustc_hash::FxHashMap<String, (usize, Option<u32>)> = Default::default();
+    for m in matchers.iter_mut() {
+        m.visit(&mut |f| seen.entry(f.written.clone()).or_default().0 += 1);
+    }
+    let mut slots = 0;
+    for m in matchers.iter_mut() {
+        m.visit(&mut |f| {
+            let (count, slot) = seen.get_mut(&f.written).expect("counted above");
+            if *count > 1 {
+                f.shared = Some(*slot.get_or_insert_with(|| {
+                    slots += 1;
+                    slots - 1
+                }));
+            }
+        });
+    }
+    slots as usize
 }
 
 #[derive(Debug)]
@@ -89,9 +145,24 @@ impl Matcher {
     /// True when every entry holds for `event`. With `type_checked`, the
     /// event's type is known to pass [`Matcher::may_match_type`], so the
     /// entries that test only the type are not tested again.
-    pub fn matches(&self, event: &Event<'_>, type_checked: bool) -> bool {
+    ///
+    /// The answers of shared conditions are taken from, or kept in,
+    /// `shared`, which must be for this event and this matcher's rule set.
+    pub fn matches(&self, event: &Event<'_>, type_checked: bool, shared: &mut Shared) -> bool {
         let skip = if type_checked { self.type_entries } else { 0 };
-        self.entries[skip..].iter().all(|c| c.holds(event))
+        self.entries[skip..].iter().all(|c| c.holds(event, shared))
+    }
+
+    /// Calls `f` on every field condition, nested ones included.
+    fn visit(&mut self, f: &mut impl FnMut(&mut FieldCond)) {
+        fn walk(c: &mut Cond, f: &mut impl FnMut(&mut FieldCond)) {
+            match c {
+                Cond::All(cs) | Cond::Any(cs) => cs.iter_mut().for_each(|c| walk(c, f)),
+                Cond::Not(c) => walk(c, f),
+                Cond::Field(fc) => f(fc),
+            }
+        }
+        self.entries.iter_mut().for_each(|c| walk(c, f));
     }
 
     /// The event types the rule can match, from its `type` entries (at the
@@ -181,11 +252,32 @@ fn compile_entries(raw: &RawMatch, lists: &Lists, problems: &mut Problems<'_>) -
                             .collect()
                     }
                 };
-                Cond::Field(FieldCond { path, ops })
+                Cond::Field(FieldCond {
+                    path,
+                    ops,
+                    written: written(&key.value, &cond.value),
+                    shared: None,
+                })
             }
         };
         out.push(cond);
     }
+    out
+}
+
+/// A field condition as written, without where it was written: the same
+/// text for the same path and operators.
+fn written(path: &str, cond: &RawCond) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{path}\u{1f}");
+    match cond {
+        RawCond::One(s) => write!(out, "{s:?}"),
+        RawCond::Many(items) => write!(out, "{items:?}"),
+        RawCond::Ops(ops) => ops
+            .iter()
+            .try_for_each(|(name, operand)| write!(out, "{name}={:?};", operand.value.0)),
+    }
+    .expect("writing to a String");
     out
 }
 
@@ -346,12 +438,23 @@ impl Cond {
         }
     }
 
-    fn holds(&self, event: &Event<'_>) -> bool {
+    fn holds(&self, event: &Event<'_>, shared: &mut Shared) -> bool {
         match self {
-            Cond::All(cs) => cs.iter().all(|c| c.holds(event)),
-            Cond::Any(cs) => cs.iter().any(|c| c.holds(event)),
-            Cond::Not(c) => !c.holds(event),
-            Cond::Field(f) => f.holds_on(&f.path.resolve(event)),
+            Cond::All(cs) => cs.iter().all(|c| c.holds(event, shared)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds(event, shared)),
+            Cond::Not(c) => !c.holds(event, shared),
+            Cond::Field(f) => match f.shared {
+                None => f.holds_on(&f.path.resolve(event)),
+                Some(slot) => {
+                    let now = shared.event;
+                    let (at, answer) = &mut shared.answers[slot as usize];
+                    if *at != now {
+                        *answer = f.holds_on(&f.path.resolve(event));
+                        *at = now;
+                    }
+                    *answer
+                }
+            },
         }
     }
 }

@@ -30,6 +30,7 @@ pub use summary::SummaryContext;
 
 use crate::event::{Event, FieldPath};
 use matcher::Matcher;
+pub use matcher::Shared;
 pub(crate) use script::ThreadScripts;
 use script::{Script, ScriptEngine};
 use summary::{RuleInfo, Summary, Templates};
@@ -186,11 +187,19 @@ impl Sequence {
     /// The steps among `steps` that `event` passes, as bits (step 0 is
     /// bit 0). With `type_checked`, `steps` are known to allow the event's
     /// type (see [`Sequence::steps_for_type`]), which is not tested again.
-    pub(crate) fn steps_of(&self, event: &Event<'_>, steps: u32, type_checked: bool) -> u32 {
+    pub(crate) fn steps_of(
+        &self,
+        event: &Event<'_>,
+        steps: u32,
+        type_checked: bool,
+        shared: &mut Shared,
+    ) -> u32 {
         self.steps
             .iter()
             .enumerate()
-            .filter(|(i, s)| steps & (1 << i) != 0 && s.matcher.matches(event, type_checked))
+            .filter(|(i, s)| {
+                steps & (1 << i) != 0 && s.matcher.matches(event, type_checked, shared)
+            })
             .fold(0, |bits, (i, _)| bits | 1 << i)
     }
 }
@@ -212,6 +221,8 @@ pub struct RuleSet {
     /// Names the audit log schema does not know (see [`schema`]).
     warnings: Vec<Problem>,
     incidents: Option<Arc<IncidentRules>>,
+    /// How many conditions more than one rule tests (see [`Shared`]).
+    shared_conditions: usize,
     /// Tells this load apart from every other of the process (see
     /// [`RuleSet::generation`]).
     generation: u64,
@@ -234,6 +245,12 @@ impl RuleSet {
     /// How the set's alerts are grouped into incidents, if they are.
     pub fn incidents(&self) -> Option<&IncidentRules> {
         self.incidents.as_deref()
+    }
+
+    /// Room for the answers of the conditions several of the set's rules
+    /// test, for one thread that checks events.
+    pub fn shared_answers(&self) -> Shared {
+        Shared::new(self.shared_conditions)
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -281,9 +298,11 @@ impl RuleSet {
     }
 
     /// Whether rule `i` passes on `event`: its match, then its condition or
-    /// script (from `own`, the thread's copy, when given). `type_checked` says the event's type was already checked
-    /// against the rule's; `view` keeps the script view of the event
-    /// from rule to rule. An error is a script that failed on the event.
+    /// script (from `own`, the thread's copy, when given). `type_checked`
+    /// says the event's type was already checked against the rule's;
+    /// `view` keeps the script view of the event from rule to rule, and
+    /// `shared` the answers of conditions that several rules test. An
+    /// error is a script that failed on the event.
     pub(crate) fn passes(
         &self,
         i: usize,
@@ -291,10 +310,11 @@ impl RuleSet {
         type_checked: bool,
         view: &mut Option<rhai::Scope<'static>>,
         own: Option<&ThreadScripts>,
+        shared: &mut Shared,
     ) -> Result<bool, String> {
         let rule = &self.rules[i];
         if let Some(m) = &rule.matcher
-            && !m.matches(event, type_checked)
+            && !m.matches(event, type_checked, shared)
         {
             return Ok(false);
         }
