@@ -14,9 +14,91 @@ use super::text;
 /// One compiled list.
 #[derive(Debug, Default)]
 pub struct NamedList {
-    nets: Vec<IpNet>,
+    nets: Networks,
     globs: Option<GlobSet>,
-    texts: FxHashSet<String>,
+    texts: Texts,
+}
+
+/// A list's networks as ranges of addresses, first and last included.
+#[derive(Debug, Default)]
+struct Networks {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl Networks {
+    fn add(&mut self, net: IpNet) {
+        match (net.network(), net.broadcast()) {
+            (IpAddr::V4(first), IpAddr::V4(last)) => self.v4.push((first.into(), last.into())),
+            (IpAddr::V6(first), IpAddr::V6(last)) => self.v6.push((first.into(), last.into())),
+            _ => unreachable!("a network's first and last address are of its family"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(first, last)| first <= a && a <= last)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(first, last)| first <= a && a <= last)
+            }
+        }
+    }
+}
+
+/// A list's plain texts, lower-cased: a few are compared one by one, more
+/// are looked up by hash.
+#[derive(Debug)]
+enum Texts {
+    Few(Vec<String>),
+    Many(FxHashSet<String>),
+}
+
+/// Up to how many texts are compared one by one.
+const FEW_TEXTS: usize = 8;
+
+impl Default for Texts {
+    fn default() -> Texts {
+        Texts::Few(Vec::new())
+    }
+}
+
+impl Texts {
+    fn insert(&mut self, text: String) {
+        match self {
+            Texts::Few(few) if few.contains(&text) => {}
+            Texts::Few(few) if few.len() < FEW_TEXTS => few.push(text),
+            Texts::Few(few) => {
+                let mut many: FxHashSet<String> = few.drain(..).collect();
+                many.insert(text);
+                *self = Texts::Many(many);
+            }
+            Texts::Many(many) => {
+                many.insert(text);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Texts::Few(few) => few.is_empty(),
+            Texts::Many(many) => many.is_empty(),
+        }
+    }
+
+    fn contains(&self, lowered: &str) -> bool {
+        match self {
+            Texts::Few(few) => few.iter().any(|t| t == lowered),
+            Texts::Many(many) => many.contains(lowered),
+        }
+    }
 }
 
 /// Every list the config defines, by name.
@@ -31,7 +113,7 @@ impl NamedList {
         let mut any_glob = false;
         for item in items {
             if let Some(net) = text::parse_network(item) {
-                list.nets.push(net);
+                list.nets.add(net);
             } else if item.contains(['*', '?', '[']) {
                 globs.add(text::glob(item).map_err(|e| format!("bad glob {item:?}: {e}"))?);
                 any_glob = true;
@@ -50,7 +132,7 @@ impl NamedList {
     pub fn contains(&self, value: &str) -> bool {
         if !self.nets.is_empty()
             && let Some(ip) = parse_ip(value)
-            && self.nets.iter().any(|n| n.contains(&ip))
+            && self.nets.contains(ip)
         {
             return true;
         }
@@ -151,6 +233,18 @@ mod tests {
         assert!(list.contains("alice@example.COM"));
         assert!(list.contains("bob@partner.io"));
         assert!(!list.contains("eve@evil.io"));
+    }
+
+    #[test]
+    fn a_long_list_of_texts_matches_like_a_short_one() {
+        let items: Vec<String> = (0..20).map(|i| format!("Country{i}")).collect();
+        for n in [1, FEW_TEXTS, FEW_TEXTS + 1, 20] {
+            let list = NamedList::compile(&items[..n]).unwrap();
+            for (i, item) in items.iter().enumerate() {
+                assert_eq!(list.contains(&item.to_uppercase()), i < n, "{n} items: {item}");
+            }
+            assert!(!list.contains("country"));
+        }
     }
 
     #[test]
