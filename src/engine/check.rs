@@ -64,13 +64,22 @@ pub(crate) struct Location {
 /// [`Checker::take`]). Each text is stored once per batch, however many
 /// hits share it, and hits hold no shared pointers, so the thread that
 /// orders them never touches memory that a parser thread still writes.
+///
+/// It holds the number plus one, so that an `Option<Key>` takes no more
+/// room than a `Key` (a hit holds three of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key(u32);
+pub(crate) struct Key(std::num::NonZeroU32);
 
 impl Key {
+    /// The key numbered `index` (from 0).
+    fn new(index: usize) -> Key {
+        let n = u32::try_from(index + 1).expect("fewer than 2^32 keys in a batch");
+        Key(std::num::NonZeroU32::new(n).expect("one more than a number is not zero"))
+    }
+
     /// The key's number among its batch's keys (from 0).
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.0.get() as usize - 1
     }
 }
 
@@ -459,7 +468,7 @@ impl<'r> Checker<'r> {
     #[inline]
     fn add_key(&mut self, hash: u64, start: usize) -> Key {
         let keys = &mut self.found.keys;
-        let k = Key(keys.spans.len() as u32);
+        let k = Key::new(keys.spans.len());
         keys.spans.push((start as u32, keys.text.len() as u32));
         self.spans.entry(hash).or_insert(k);
         k
@@ -559,7 +568,7 @@ mod tests {
         // rulecheck keeps every hit of a chunk until it is ordered: on the
         // org benchmark that is over a million of them.
         assert!(
-            std::mem::size_of::<Hit>() <= 88,
+            std::mem::size_of::<Hit>() <= 64,
             "{} bytes",
             std::mem::size_of::<Hit>()
         );
