@@ -241,7 +241,11 @@ mod tests {
         for n in [1, FEW_TEXTS, FEW_TEXTS + 1, 20] {
             let list = NamedList::compile(&items[..n]).unwrap();
             for (i, item) in items.iter().enumerate() {
-                assert_eq!(list.contains(&item.to_uppercase()), i < n, "{n} items: {item}");
+                assert_eq!(
+                    list.contains(&item.to_uppercase()),
+                    i < n,
+                    "{n} items: {item}"
+                );
             }
             assert!(!list.contains("country"));
         }
