@@ -241,7 +241,7 @@ fn system_family(ua: &str) -> Option<&'static str> {
 
 fn lower(s: Cow<'_, str>) -> Cow<'_, str> {
     // One pass over the usual address: lower-case ASCII.
-    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+    if !super::may_fold(&s) {
         return s;
     }
     if s.is_ascii() {

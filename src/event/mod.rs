@@ -281,6 +281,14 @@ impl TopField<'_> {
     }
 }
 
+/// Whether lower-casing `s` may change it: it has an ASCII capital or a
+/// byte outside ASCII. Every byte is looked at, without stopping early, so
+/// that the check runs many bytes at a time (most texts need no folding).
+pub fn may_fold(s: &str) -> bool {
+    s.bytes()
+        .fold(false, |any, b| any | b.is_ascii_uppercase() | (b >= 0x80))
+}
+
 /// Formats Unix seconds as RFC 3339 UTC text.
 pub fn format_time(ts: i64) -> String {
     match jiff::Timestamp::from_second(ts) {
@@ -521,6 +529,19 @@ mod tests {
     use super::*;
 
     const EV: &str = r#"{"object":"organization.audit_log","id":"audit_log-1","type":"api_key.created","effective_at":1720800000,"project":{"id":"proj_1","name":"Default"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"Alice@Example.com"},"ip_address":"203.0.113.7","ip_address_details":{"country":"US","asn":"16509"}}},"api_key.created":{"id":"key_1","data":{"scopes":["api.all"]}}}"#;
+
+    #[test]
+    fn texts_that_lower_casing_may_change_are_told_apart() {
+        let plain = "a.person+tag@example.com-0123456789-with-a-long-tail";
+        assert!(!may_fold(plain));
+        assert!(!may_fold(""));
+        for at in [0, 7, plain.len() - 1] {
+            let mut capital = plain.to_owned();
+            capital.replace_range(at..at + 1, "Q");
+            assert!(may_fold(&capital), "{capital}");
+        }
+        assert!(may_fold("zürich"));
+    }
 
     #[test]
     fn parses_required_fields_and_keeps_the_rest_raw() {

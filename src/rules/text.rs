@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 /// Lower-cases `s`, borrowing when it has nothing to fold.
 pub fn lower(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+    if crate::event::may_fold(s) {
         Cow::Owned(s.to_lowercase())
     } else {
         Cow::Borrowed(s)
