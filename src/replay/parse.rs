@@ -197,7 +197,7 @@ impl Worker<'_, '_> {
         };
         // Events are looked at where they were parsed: moving them would
         // copy a few hundred bytes each time.
-        let parsed = Event::parse_in(json, &mut wants_actor, room);
+        let mut parsed = Event::parse_in(json, &mut wants_actor, room);
         match &parsed {
             Ok(Parsed::Event(ev)) => self.event(ev, at, candidates),
             Ok(Parsed::Page(items)) => {
@@ -217,7 +217,7 @@ impl Worker<'_, '_> {
             }
             Err(e) => self.out.bad.push((line, event_message(e))),
         }
-        if let Ok(Parsed::Event(ev)) = parsed {
+        if let Ok(Parsed::Event(ev)) = &mut parsed {
             ev.recycle(room);
         }
     }
