@@ -8,6 +8,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::text::text_hash;
 use super::{EvalError, EventNo};
 use crate::alert::Facts;
 use crate::event::{Event, FieldPath, FieldValue};
@@ -254,7 +255,7 @@ impl<'r> Checker<'r> {
         let type_checked = self.only.is_none();
         let mut view = None;
         self.checked += 1;
-        self.shared.next_event();
+        self.shared.for_event(self.checked);
         for k in 0..self.candidates[list].len() {
             let Candidate { rule: i, steps } = self.candidates[list][k];
             let i = i as usize;
@@ -473,11 +474,6 @@ impl<'r> Checker<'r> {
         self.spans.entry(hash).or_insert(k);
         k
     }
-}
-
-fn text_hash(text: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(text)
 }
 
 /// The keys rules make, numbered so that the same paths, with the same

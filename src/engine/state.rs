@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::text::StateText;
+use super::text::{StateText, text_hash};
 use crate::rules::RuleSet;
 
 /// The version of the saved form; [`RuleState::restore`] refuses others.
@@ -248,11 +248,6 @@ impl Default for KeyTable {
             compacted_at: 0,
         }
     }
-}
-
-fn text_hash(text: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(text)
 }
 
 impl KeyTable {

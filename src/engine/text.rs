@@ -7,6 +7,13 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The hash by which the engine's key tables find a text (the parser
+/// threads' per-chunk keys and the rule state's key table alike).
+pub(crate) fn text_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(text)
+}
+
 /// The longest text kept in place: an audit log id (34 bytes) and most
 /// e-mail addresses fit.
 const IN_PLACE: usize = 38;

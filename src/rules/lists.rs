@@ -19,15 +19,16 @@ pub struct NamedList {
     texts: Texts,
 }
 
-/// A list's networks as ranges of addresses, first and last included.
+/// Networks as ranges of addresses, first and last included: a list's,
+/// or a `cidr` operator's.
 #[derive(Debug, Default)]
-struct Networks {
+pub(super) struct Networks {
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,
 }
 
 impl Networks {
-    fn add(&mut self, net: IpNet) {
+    pub(super) fn add(&mut self, net: IpNet) {
         match (net.network(), net.broadcast()) {
             (IpAddr::V4(first), IpAddr::V4(last)) => self.v4.push((first.into(), last.into())),
             (IpAddr::V6(first), IpAddr::V6(last)) => self.v6.push((first.into(), last.into())),
@@ -39,7 +40,7 @@ impl Networks {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(super) fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);

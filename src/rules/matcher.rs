@@ -6,12 +6,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use globset::{GlobSet, GlobSetBuilder};
-use ipnet::IpNet;
 use regex::RegexSet;
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
-use super::lists::{Lists, NamedList};
+use super::lists::{Lists, NamedList, Networks};
 use super::load::Problems;
 use super::raw::{MatchEntry, RawCond, RawMatch, Scalar};
 use super::text::{self, lower};
@@ -51,9 +50,10 @@ struct FieldCond {
 /// The answers of the conditions that several rules test (the account
 /// of a login exists, its address is in a list), kept for the event being
 /// checked so that each is worked out once per event. One per thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Shared {
-    /// The event the answers are for (see [`Shared::next_event`]).
+    /// The number of the event the answers are for (see
+    /// [`Shared::for_event`]).
     event: u64,
     /// Per slot: the event it was answered for, and the answer.
     answers: Vec<(u64, bool)>,
@@ -63,14 +63,17 @@ impl Shared {
     /// Room for `slots` shared conditions.
     pub fn new(slots: usize) -> Shared {
         Shared {
-            event: 1,
+            event: 0,
             answers: vec![(0, false); slots],
         }
     }
 
-    /// Forgets the answers: the next conditions are tested on another event.
-    pub fn next_event(&mut self) {
-        self.event += 1;
+    /// Takes the answers as those of event number `event`, which must
+    /// differ from every event number given before (and from 0): the
+    /// answers of earlier events are forgotten.
+    pub fn for_event(&mut self, event: u64) {
+        debug_assert!(event > self.event, "event numbers only grow");
+        self.event = event;
     }
 }
 
@@ -109,7 +112,7 @@ enum Test {
     Eq(FxHashSet<String>),
     Glob(GlobSet),
     Regex(RegexSet),
-    Cidr(Vec<IpNet>),
+    Cidr(Networks),
     Contains(Vec<String>),
     StartsWith(Vec<String>),
     EndsWith(Vec<String>),
@@ -328,16 +331,15 @@ fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String>
             }
             Test::Regex(RegexSet::new(&pats).map_err(|e| one_line(&e.to_string()))?)
         }
-        "cidr" => Test::Cidr(
-            texts()?
-                .iter()
-                .map(|t| {
-                    text::parse_network(t).ok_or_else(|| {
-                        format!("bad network {t:?}: write it like 10.0.0.0/8 or 2001:db8::/32")
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        ),
+        "cidr" => {
+            let mut nets = Networks::default();
+            for t in texts()? {
+                nets.add(text::parse_network(&t).ok_or_else(|| {
+                    format!("bad network {t:?}: write it like 10.0.0.0/8 or 2001:db8::/32")
+                })?);
+            }
+            Test::Cidr(nets)
+        }
         "contains" => Test::Contains(texts()?.iter().map(|t| t.to_lowercase()).collect()),
         "starts_with" => Test::StartsWith(texts()?.iter().map(|t| t.to_lowercase()).collect()),
         "ends_with" => Test::EndsWith(texts()?.iter().map(|t| t.to_lowercase()).collect()),
@@ -552,7 +554,7 @@ impl Test {
             Test::Cidr(nets) => text
                 .trim()
                 .parse::<IpAddr>()
-                .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+                .is_ok_and(|ip| nets.contains(ip)),
             Test::Contains(needles) => {
                 let hay = lower(&text);
                 needles.iter().any(|n| hay.contains(n.as_str()))
