@@ -627,7 +627,8 @@ fn print_summary(report: &Report, elapsed: std::time::Duration, verbose: bool) {
             ]
         })
         .collect();
-    let mut err = io::stderr().lock();
+    // One write for the whole table: stderr is not buffered.
+    let mut err = io::BufWriter::new(io::stderr().lock());
     let _ = writeln!(err);
     let _ = write_table(
         &mut err,

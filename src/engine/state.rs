@@ -20,7 +20,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use super::text::{StateText, text_hash};
-use crate::rules::RuleSet;
+use crate::rules::{Fingerprint, RuleSet};
 
 /// The version of the saved form; [`RuleState::restore`] refuses others.
 pub const STATE_VERSION: u32 = 1;
@@ -69,7 +69,7 @@ impl Incidents {
 #[derive(Debug, Default)]
 struct PerRule {
     id: String,
-    fingerprint: String,
+    fingerprint: Fingerprint,
     groups: FxHashMap<KeyId, VecDeque<Entry>>,
     suppress: FxHashMap<KeyId, Quiet>,
     /// `first_seen`: per key, each value with when it was last seen.
@@ -921,7 +921,7 @@ impl RuleState {
         let rules = (self.rules.iter())
             .map(|part| SavedRule {
                 id: part.id.clone(),
-                fingerprint: part.fingerprint.clone(),
+                fingerprint: part.fingerprint.as_str().to_owned(),
                 groups: (part.groups.iter())
                     .map(|(&k, group)| {
                         let entries = (group.iter())
@@ -958,7 +958,7 @@ impl RuleState {
             ..RuleState::default()
         };
         for rule in saved.rules {
-            let mut part = PerRule::for_rule(&rule.id, &rule.fingerprint);
+            let mut part = PerRule::for_rule(&rule.id, &Fingerprint::known(rule.fingerprint));
             part.learning_since = rule.learning_since;
             for (k, entries) in rule.groups {
                 let group = (entries.into_iter())
@@ -989,10 +989,10 @@ impl RuleState {
 }
 
 impl PerRule {
-    fn for_rule(id: &str, fingerprint: &str) -> PerRule {
+    fn for_rule(id: &str, fingerprint: &Fingerprint) -> PerRule {
         PerRule {
             id: id.to_owned(),
-            fingerprint: fingerprint.to_owned(),
+            fingerprint: fingerprint.clone(),
             ..PerRule::default()
         }
     }

@@ -5,7 +5,68 @@
 //! comments, key order, titles, summaries and tests do not change it, and
 //! it stays the same from one build to the next (FNV-1a, not `Hash`).
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::Value;
+
+/// A rule's fingerprint, worked out the first time it is asked for. Reading
+/// a document's logic costs a second read of its YAML, and only a state
+/// that is saved, restored, rebound or taught compares fingerprints, so a
+/// `rulecheck` run never pays for it. Clones share the worked-out text.
+#[derive(Clone, Default)]
+pub struct Fingerprint(Arc<Lazy>);
+
+#[derive(Default)]
+struct Lazy {
+    /// The rule document and the text of its script file, until the
+    /// fingerprint is worked out from them.
+    source: Option<(Box<str>, Option<Box<str>>)>,
+    value: OnceLock<String>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of rule document `doc` whose script file (if any)
+    /// holds `script`.
+    pub fn of_document(doc: &str, script: Option<&str>) -> Fingerprint {
+        Fingerprint(Arc::new(Lazy {
+            source: Some((doc.into(), script.map(Into::into))),
+            value: OnceLock::new(),
+        }))
+    }
+
+    /// A fingerprint already worked out (a saved state's).
+    pub fn known(text: String) -> Fingerprint {
+        Fingerprint(Arc::new(Lazy {
+            source: None,
+            value: OnceLock::from(text),
+        }))
+    }
+
+    /// The fingerprint's text: 16 hex digits.
+    pub fn as_str(&self) -> &str {
+        self.0.value.get_or_init(|| match &self.0.source {
+            Some((doc, script)) => of(&logic(doc), script.as_deref()),
+            None => String::new(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    /// The text when it was worked out; the rule document is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Fingerprint")
+            .field(&self.0.value.get())
+            .finish()
+    }
+}
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Fingerprint) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Fingerprint {}
 
 /// The parts of a rule document that make its logic: what it matches and
 /// what its state holds. Every other key (tests, above all) is skipped
@@ -23,10 +84,8 @@ struct Logic {
     suppress: Option<Value>,
 }
 
-/// The logic of the rule document `doc` as canonical text, for
-/// [`of`]. It reads the document on its own, so the loader computes it
-/// with the document's parse, on the parsing threads.
-pub fn logic(doc: &str) -> String {
+/// The logic of the rule document `doc` as canonical text, for [`of`].
+fn logic(doc: &str) -> String {
     let mut text = String::new();
     if let Ok(logic) = serde_saphyr::from_str_with_options::<Logic>(doc, super::yaml_options()) {
         let parts = [
@@ -52,7 +111,7 @@ pub fn logic(doc: &str) -> String {
 
 /// The fingerprint of a rule whose [`logic`] is `logic` and whose script
 /// file (if any) holds `script`.
-pub fn of(logic: &str, script: Option<&str>) -> String {
+fn of(logic: &str, script: Option<&str>) -> String {
     let mut text = logic.to_owned();
     if let Some(s) = script {
         text.push_str("script-file=");
@@ -103,8 +162,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::Fingerprint;
+
     fn of(doc: &str, script: Option<&str>) -> String {
-        super::of(&super::logic(doc), script)
+        Fingerprint::of_document(doc, script).as_str().to_owned()
+    }
+
+    /// A fingerprint worked out late is the one a saved state holds, and
+    /// compares by its text, not by where it came from.
+    #[test]
+    fn a_late_fingerprint_compares_by_its_text() {
+        let doc = "id: r\ntitle: A\nseverity: low\nmatch: {type: x}\n";
+        let late = Fingerprint::of_document(doc, None);
+        let saved = Fingerprint::known(of(doc, None));
+        assert_eq!(late, saved);
+        assert_eq!(late.clone(), late);
+        assert_eq!(late.as_str(), super::of(&super::logic(doc), None));
+        let other = Fingerprint::of_document(&doc.replace("type: x", "type: y"), None);
+        assert_ne!(other, saved);
+        assert_ne!(Fingerprint::of_document(doc, Some("true")), saved);
     }
 
     #[test]

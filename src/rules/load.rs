@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_saphyr::{Location, Spanned};
 
 use super::TestCase;
+use super::fingerprint::Fingerprint;
 use super::matcher::Matcher;
 use super::raw::{RawRule, RawTest};
 use super::script::{ScriptEngine, SyntaxError, ViewNeeds};
@@ -215,13 +216,14 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
     }
 }
 
-/// Each document's rule with its logic, parsed on up to as many threads as
-/// there are cores (a few documents per thread at least), in document
-/// order.
+/// Each document's rule, parsed on up to as many threads as there are
+/// cores (a few documents per thread at least), in document order. Each
+/// thread takes the next document not taken yet, so that a file of long
+/// documents does not leave one thread working alone.
 fn parse_documents(docs: &[(&PathBuf, u64, String)]) -> Vec<Result<RawRule, serde_saphyr::Error>> {
     let parse = |doc: &str| {
         serde_saphyr::from_str_with_options(doc, yaml_options()).map(|raw: RawRule| RawRule {
-            logic: super::fingerprint::logic(doc),
+            document: doc.into(),
             ..raw
         })
     };
@@ -232,23 +234,28 @@ fn parse_documents(docs: &[(&PathBuf, u64, String)]) -> Vec<Result<RawRule, serd
     if threads == 1 {
         return docs.iter().map(|(_, _, doc)| parse(doc)).collect();
     }
-    let per_thread = docs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = docs
-            .chunks(per_thread)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(_, _, doc)| parse(doc))
-                        .collect::<Vec<_>>()
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parsed: Vec<(usize, Result<RawRule, serde_saphyr::Error>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, _, doc)) = docs.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, parse(doc)));
+                    }
                 })
             })
             .collect();
-        parts
-            .into_iter()
+        (workers.into_iter())
             .flat_map(|h| h.join().expect("a rule parsing thread panicked"))
             .collect()
-    })
+    });
+    parsed.sort_unstable_by_key(|(i, _)| *i);
+    parsed.into_iter().map(|(_, raw)| raw).collect()
 }
 
 /// YAML reading options: YAML 1.2 booleans and numbers, as users expect.
@@ -576,7 +583,7 @@ fn compile(
         file: file.to_owned(),
         line: raw.id.referenced.line() + p.line_offset,
         column: raw.id.referenced.column(),
-        fingerprint: super::fingerprint::of(&raw.logic, script_text.as_deref()),
+        fingerprint: Fingerprint::of_document(&raw.document, script_text.as_deref()),
         threshold,
         sequence,
         first_seen,

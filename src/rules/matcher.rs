@@ -325,11 +325,17 @@ fn compile_op(name: &str, items: &[Scalar], lists: &Lists) -> Result<Op, String>
         }
         "regex" => {
             let pats = texts()?;
-            for p in &pats {
-                regex::Regex::new(p)
-                    .map_err(|e| format!("bad regex {p:?}: {}", one_line(&e.to_string())))?;
-            }
-            Test::Regex(RegexSet::new(&pats).map_err(|e| one_line(&e.to_string()))?)
+            // Each pattern is compiled on its own only to name the bad one.
+            let set = RegexSet::new(&pats).map_err(|e| {
+                let bad = pats
+                    .iter()
+                    .find_map(|p| Some((p, regex::Regex::new(p).err()?)));
+                match bad {
+                    Some((p, e)) => format!("bad regex {p:?}: {}", one_line(&e.to_string())),
+                    None => one_line(&e.to_string()),
+                }
+            })?;
+            Test::Regex(set)
         }
         "cidr" => {
             let mut nets = Networks::default();

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use case::TestCase;
+pub use fingerprint::Fingerprint;
 pub use hours::BusinessHours;
 pub use lists::{Lists, NamedList};
 pub use load::{LoadError, Problem};
@@ -99,7 +100,7 @@ pub struct Rule {
     /// A digest of the rule's logic (match, condition or script,
     /// threshold, suppress): saved threshold and suppression state is kept
     /// across a reload only for a rule whose id and fingerprint are unchanged.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     pub threshold: Option<Threshold>,
     pub sequence: Option<Sequence>,
     pub first_seen: Option<FirstSeen>,

@@ -65,10 +65,10 @@ pub struct RawRule {
     pub notify: Option<Vec<String>>,
     #[serde(default)]
     pub tests: Vec<Spanned<RawTest>>,
-    /// The rule's logic as canonical text (see [`super::fingerprint::logic`]),
-    /// filled in by the loader.
+    /// The rule's YAML document, for its fingerprint; filled in by the
+    /// loader.
     #[serde(skip)]
-    pub logic: String,
+    pub document: Box<str>,
 }
 
 #[derive(Deserialize)]
