@@ -221,12 +221,7 @@ pub(super) fn load(paths: &[PathBuf], env: &Environment) -> Result<RuleSet, Load
 /// thread takes the next document not taken yet, so that a file of long
 /// documents does not leave one thread working alone.
 fn parse_documents(docs: &[(&PathBuf, u64, String)]) -> Vec<Result<RawRule, serde_saphyr::Error>> {
-    let parse = |doc: &str| {
-        serde_saphyr::from_str_with_options(doc, yaml_options()).map(|raw: RawRule| RawRule {
-            document: doc.into(),
-            ..raw
-        })
-    };
+    let parse = |doc: &str| serde_saphyr::from_str_with_options(doc, yaml_options());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(docs.len() / 8)
@@ -583,7 +578,7 @@ fn compile(
         file: file.to_owned(),
         line: raw.id.referenced.line() + p.line_offset,
         column: raw.id.referenced.column(),
-        fingerprint: Fingerprint::of_document(&raw.document, script_text.as_deref()),
+        fingerprint: Fingerprint::of_document(p.doc, script_text.as_deref()),
         threshold,
         sequence,
         first_seen,

@@ -65,10 +65,6 @@ pub struct RawRule {
     pub notify: Option<Vec<String>>,
     #[serde(default)]
     pub tests: Vec<Spanned<RawTest>>,
-    /// The rule's YAML document, for its fingerprint; filled in by the
-    /// loader.
-    #[serde(skip)]
-    pub document: Box<str>,
 }
 
 #[derive(Deserialize)]
