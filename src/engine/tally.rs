@@ -41,14 +41,21 @@ pub(crate) struct KeyIds {
 }
 
 impl KeyIds {
-    /// Readies the numbers of `keys` in `state` for [`KeyIds::get`].
-    fn ready(&mut self, keys: &Keys, state: &RuleState) {
+    /// Numbers `keys` in `state`, for [`KeyIds::get`].
+    fn ready(&mut self, keys: &Keys, state: &mut RuleState) {
         if self.epoch != state.key_epoch() {
             self.epoch = state.key_epoch();
             self.ids.clear();
         }
         if self.ids.len() < keys.len() {
             self.ids.resize(keys.len(), NOT_YET);
+            // All at once: the lookups of a tight loop overlap their waits
+            // for memory, where lookups spread among the hits each wait.
+            for (i, slot) in self.ids.iter_mut().enumerate() {
+                if *slot == NOT_YET {
+                    *slot = state.key_id(keys.text(Key::new(i)));
+                }
+            }
         }
     }
 
@@ -216,7 +223,13 @@ impl<'r> Tally<'r> {
         let mut raised = std::mem::take(&mut self.raised);
         let mut start = 0;
         for (rule, &end) in starts[..rules].iter().enumerate() {
-            for p in &pending[start..end as usize] {
+            let of_rule = &pending[start..end as usize];
+            // The rule's part of the state is brought into cache first, by
+            // lookups that overlap (see `RuleState::warm`).
+            for p in of_rule {
+                state.warm(self.rules, rule, p.group);
+            }
+            for p in of_rule {
                 if let Some(outcome) = self.count(state, rule, p, events) {
                     raised.push((p.index as usize, outcome));
                 }

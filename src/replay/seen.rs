@@ -53,18 +53,10 @@ impl SeenIds {
 
     #[inline]
     fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let word = (hash >> (64 - self.order) >> 6) as usize;
-            if let Some(w) = self.bits.get(word) {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                // SAFETY: SSE is part of every x86_64 target, and a prefetch
-                // only hints the cache: it reads nothing.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>((w as *const u64).cast()) };
-            }
+        let word = (hash >> (64 - self.order) >> 6) as usize;
+        if let Some(w) = self.bits.get(word) {
+            crate::engine::prefetch(w);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = hash;
     }
 
     fn mark(&mut self, hash: u64, seq: EventNo) {
