@@ -266,10 +266,13 @@ impl<'a> Scanner<'a, '_> {
     /// starts, past the colon.
     #[inline(always)]
     fn key(&self, p: usize) -> Option<(&'a str, usize)> {
-        let (key, p) = self.string(p)?;
-        let p = self.ws(p);
+        let (key, mut p) = self.string(p)?;
+        // Lines seldom hold spaces: the byte expected is looked at first.
         if self.at(p) != b':' {
-            return None;
+            p = self.ws(p);
+            if self.at(p) != b':' {
+                return None;
+            }
         }
         Some((key, self.ws(p + 1)))
     }
@@ -278,10 +281,17 @@ impl<'a> Scanner<'a, '_> {
     /// object ends (`}`), and the position after that.
     #[inline(always)]
     fn next_member(&self, p: usize) -> Option<(bool, usize)> {
-        let p = self.ws(p);
         match self.at(p) {
             b',' => Some((true, self.ws(p + 1))),
             b'}' => Some((false, p + 1)),
+            b' ' => {
+                let p = self.ws(p);
+                match self.at(p) {
+                    b',' => Some((true, self.ws(p + 1))),
+                    b'}' => Some((false, p + 1)),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
