@@ -75,8 +75,7 @@ impl KeyIds {
 const NOT_YET: KeyId = KeyId::MAX;
 
 /// A hit as [`Tally::apply_all`] feeds it to the state: what the state
-/// needs, with its keys numbered, small and read in order. A hit carries
-/// only the keys its rule's state reads, so only those are numbered.
+/// needs, with its keys numbered, small and read in order.
 #[derive(Clone, Copy, Default)]
 struct Pending {
     at: i64,
