@@ -649,23 +649,28 @@ impl RuleState {
         self.rules.iter().all(PerRule::is_empty)
     }
 
-    /// Brings into cache what a coming match of rule `rule` for key
-    /// `group` will read. The matches of a batch meet keys all over the
+    /// Brings into cache what the coming matches of rule `rule` for keys
+    /// `groups` will read. The matches of a batch meet keys all over the
     /// state: looked up in a row, apart from the work of each match, their
     /// waits for memory overlap instead of adding up. Changes nothing.
-    #[inline]
-    pub(crate) fn warm(&self, rules: &RuleSet, rule: usize, group: KeyId) {
+    pub(crate) fn warm(&self, rules: &RuleSet, rule: usize, groups: impl Iterator<Item = KeyId>) {
         let (Some(part), Some(rule)) = (self.rules.get(rule), rules.rules().get(rule)) else {
             return;
         };
         if rule.first_seen.is_some() {
-            if let Some(values) = part.seen.get(&group) {
-                prefetch(values);
+            for group in groups {
+                if let Some(values) = part.seen.get(&group) {
+                    prefetch(values);
+                }
             }
-        } else if let Some(entries) = part.groups.get(&group) {
-            prefetch(entries);
-            if let Some(first) = entries.front() {
-                prefetch(first);
+        } else if rule.threshold.is_some() || rule.sequence.is_some() {
+            for group in groups {
+                if let Some(entries) = part.groups.get(&group) {
+                    prefetch(entries);
+                    if let Some(first) = entries.front() {
+                        prefetch(first);
+                    }
+                }
             }
         }
     }

@@ -41,38 +41,27 @@ pub(crate) struct KeyIds {
 }
 
 impl KeyIds {
-    /// Numbers `keys` in `state`, for [`KeyIds::get`].
+    /// Numbers the keys of `keys` not numbered yet in `state`, for
+    /// [`KeyIds::get`]. All at once: the lookups of a tight loop overlap
+    /// their waits for memory, where lookups spread among the hits would
+    /// each wait.
     fn ready(&mut self, keys: &Keys, state: &mut RuleState) {
         if self.epoch != state.key_epoch() {
             self.epoch = state.key_epoch();
             self.ids.clear();
         }
-        if self.ids.len() < keys.len() {
-            self.ids.resize(keys.len(), NOT_YET);
-            // All at once: the lookups of a tight loop overlap their waits
-            // for memory, where lookups spread among the hits each wait.
-            for (i, slot) in self.ids.iter_mut().enumerate() {
-                if *slot == NOT_YET {
-                    *slot = state.key_id(keys.text(Key::new(i)));
-                }
-            }
+        for i in self.ids.len()..keys.len() {
+            self.ids.push(state.key_id(keys.text(Key::new(i))));
         }
     }
 
-    /// The number of `key` (of the `keys` this was readied for) in `state`,
-    /// whose numbers must not have changed since.
+    /// The number of `key` (of the `keys` this was readied for), while
+    /// the state's numbers have not changed since.
     #[inline]
-    fn get(&mut self, keys: &Keys, key: Key, state: &mut RuleState) -> KeyId {
-        let slot = &mut self.ids[key.index()];
-        if *slot == NOT_YET {
-            *slot = state.key_id(keys.text(key));
-        }
-        *slot
+    fn get(&self, key: Key) -> KeyId {
+        self.ids[key.index()]
     }
 }
-
-/// A key not numbered yet.
-const NOT_YET: KeyId = KeyId::MAX;
 
 /// A hit as [`Tally::apply_all`] feeds it to the state: what the state
 /// needs, with its keys numbered, small and read in order.
@@ -205,7 +194,7 @@ impl<'r> Tally<'r> {
                 ids = events.key_ids(h.event).borrow_mut();
                 ids.ready(keys, state);
             }
-            let mut id = |k: Option<Key>| k.map_or(empty, |k| ids.get(keys, k, state));
+            let id = |k: Option<Key>| k.map_or(empty, |k| ids.get(k));
             let slot = &mut starts[h.rule];
             pending[*slot as usize] = Pending {
                 at: h.effective_at,
@@ -225,9 +214,7 @@ impl<'r> Tally<'r> {
             let of_rule = &pending[start..end as usize];
             // The rule's part of the state is brought into cache first, by
             // lookups that overlap (see `RuleState::warm`).
-            for p in of_rule {
-                state.warm(self.rules, rule, p.group);
-            }
+            state.warm(self.rules, rule, of_rule.iter().map(|p| p.group));
             for p in of_rule {
                 if let Some(outcome) = self.count(state, rule, p, events) {
                     raised.push((p.index as usize, outcome));
