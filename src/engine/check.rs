@@ -64,7 +64,8 @@ pub(crate) struct Location {
 /// number in the [`Keys`] of the checker that made it (see
 /// [`Checker::take`]). Each text is stored once per batch, however many
 /// hits share it, and hits hold no shared pointers, so the thread that
-/// orders them never touches memory that a parser thread still writes.
+/// applies them never touches memory that another parser thread still
+/// writes.
 ///
 /// It holds the number plus one, so that an `Option<Key>` takes no more
 /// room than a `Key` (a hit holds three of them).

@@ -5,8 +5,9 @@
 //! [`Batch`] against a [`RuleState`] that persists across batches and, saved
 //! and restored, across processes. The watcher, `rulecheck` and the inline
 //! tests all go through it (`rulecheck`'s parallel file path runs the same
-//! two halves, [`check`] on its parser threads and [`tally`] on the ordering
-//! one), so that a replay and the live bot always agree.
+//! two halves, [`check`] on its parser threads and [`tally`] on one of them
+//! at a time, in read order), so that a replay and the live bot always
+//! agree.
 //!
 //! Evaluation has two halves. Checking (match, condition, script) is
 //! stateless and may run on events in any order; its hits are then sorted

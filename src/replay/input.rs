@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
 use super::document::{Element, Elements, MAX_ELEMENT, Splitter};
 use super::{Input, ReadError};
@@ -73,20 +73,29 @@ impl Progress {
     }
 }
 
-/// Cuts every input into chunks of whole lines (or of document elements)
-/// and sends them, in read order.
+/// What the reader thread hands on, in read order: a chunk it read, or a
+/// plain JSON Lines file for the parser threads to read themselves.
+pub(super) enum Item {
+    Chunk(Chunk),
+    Lines(Lines),
+}
+
+/// Opens every input in turn and hands on what the parser threads take
+/// (see [`Source`]): a regular file of JSON Lines as a [`Lines`] reader,
+/// read by the parser threads themselves straight into their chunks, and
+/// any other input (a JSON document, compressed input, a pipe) cut into
+/// chunks here. Chunk indices are given by the [`Source`].
 pub(super) fn read_inputs(
     inputs: &[Input],
-    tx: SyncSender<Chunk>,
+    tx: SyncSender<Item>,
     free: Receiver<Vec<u8>>,
 ) -> Result<(), ReadError> {
-    let mut index = 0usize;
     for (file, input) in inputs.iter().enumerate() {
         let err = |source| ReadError {
             name: input.name(),
             source,
         };
-        let raw: Box<dyn Read> = match input {
+        let raw: Box<dyn Read + Send> = match input {
             Input::Path(p) => Box::new(File::open(p).map_err(err)?),
             Input::Stdin => Box::new(io::stdin()),
         };
@@ -94,7 +103,7 @@ pub(super) fn read_inputs(
             compressed: input.is_gzip().then(|| Arc::new(AtomicU64::new(0))),
             reported: 0,
         };
-        let raw: Box<dyn Read> = match &progress.compressed {
+        let raw: Box<dyn Read + Send> = match &progress.compressed {
             Some(counter) => Box::new(flate2::read::MultiGzDecoder::new(Counted {
                 inner: raw,
                 n: counter.clone(),
@@ -112,7 +121,7 @@ pub(super) fn read_inputs(
             Splitter::new()
                 .run(&mut reader, CHUNK_SIZE, &mut |e: Elements| {
                     let chunk = Chunk {
-                        index,
+                        index: 0,
                         file,
                         offset: None,
                         input_bytes: progress.bytes(e.data.len() as u64),
@@ -120,8 +129,7 @@ pub(super) fn read_inputs(
                         elements: Some(e.elements),
                         bad: e.bad,
                     };
-                    index += 1;
-                    more = tx.send(chunk).is_ok();
+                    more = tx.send(Item::Chunk(chunk)).is_ok();
                     more
                 })
                 .map_err(err)?;
@@ -133,56 +141,179 @@ pub(super) fn read_inputs(
         // Only a regular file can be read again for a summary (not a pipe,
         // not a compressed stream).
         let seekable = !input.is_gzip() && input.can_read_again();
-        // Past the first look, read straight into the chunks: going through
-        // the buffer would copy every byte once more.
-        // What the first look buffered starts the first chunk.
-        let mut carry: Vec<u8> = reader.buffer().to_vec();
-        let mut reader = reader.into_inner();
-        let mut offset = if bom { 3u64 } else { 0 };
+        let mut lines = Lines {
+            file,
+            // What the first look buffered starts the first chunk.
+            carry: reader.buffer().to_vec(),
+            reader: reader.into_inner(),
+            offset: seekable.then_some(if bom { 3 } else { 0 }),
+            progress,
+            eof: false,
+        };
+        if seekable {
+            if tx.send(Item::Lines(lines)).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
         loop {
-            let mut data = free.try_recv().unwrap_or_default();
+            let data = free.try_recv().unwrap_or_default();
+            let Some(chunk) = lines.next(data).map_err(err)? else {
+                break;
+            };
+            if tx.send(Item::Chunk(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One input of JSON Lines, cut into chunks of whole lines; past the first
+/// look, read straight into the chunks (going through a buffer would copy
+/// every byte once more).
+pub(super) struct Lines {
+    file: usize,
+    reader: Box<dyn Read + Send>,
+    /// The start of a line that the last chunk cut.
+    carry: Vec<u8>,
+    /// Where the next chunk starts in the input, when it can be read again.
+    offset: Option<u64>,
+    progress: Progress,
+    eof: bool,
+}
+
+impl Lines {
+    /// The input's index among the inputs.
+    pub fn file(&self) -> usize {
+        self.file
+    }
+
+    /// The next chunk, read into `data` (a spare buffer); `None` at the end
+    /// of the input.
+    pub fn next(&mut self, mut data: Vec<u8>) -> io::Result<Option<Chunk>> {
+        while !self.eof {
             data.clear();
-            data.reserve(CHUNK_SIZE + carry.len() + 128 * 1024);
-            data.append(&mut carry);
+            data.reserve(CHUNK_SIZE + self.carry.len() + 128 * 1024);
+            data.append(&mut self.carry);
             let mut bad = Vec::new();
             let mut dropped = 0;
-            let mut eof = fill(&mut reader, &mut data, CHUNK_SIZE).map_err(err)?;
-            if !eof {
+            self.eof = fill(&mut self.reader, &mut data, CHUNK_SIZE)?;
+            if !self.eof {
                 match memchr::memrchr(b'\n', &data) {
                     Some(nl) => {
-                        carry.extend_from_slice(&data[nl + 1..]);
+                        self.carry.extend_from_slice(&data[nl + 1..]);
                         data.truncate(nl + 1);
                     }
                     // One line longer than a chunk: read on to its end.
                     None => {
-                        (eof, dropped) = finish_line(&mut reader, &mut data, &mut carry, &mut bad)
-                            .map_err(err)?;
+                        (self.eof, dropped) =
+                            finish_line(&mut self.reader, &mut data, &mut self.carry, &mut bad)?;
                     }
                 }
             }
             if !data.is_empty() || !bad.is_empty() {
                 let len = data.len() as u64 + dropped;
                 let chunk = Chunk {
-                    index,
-                    file,
-                    offset: seekable.then_some(offset),
-                    input_bytes: progress.bytes(len),
+                    index: 0,
+                    file: self.file,
+                    offset: self.offset,
+                    input_bytes: self.progress.bytes(len),
                     data,
                     elements: None,
                     bad,
                 };
-                if tx.send(chunk).is_err() {
-                    return Ok(());
+                if let Some(o) = &mut self.offset {
+                    *o += len;
                 }
-                index += 1;
-                offset += len;
+                return Ok(Some(chunk));
             }
-            if eof {
-                break;
+        }
+        Ok(None)
+    }
+}
+
+/// Where the parser threads take their chunks, one at a time and in read
+/// order (they share it behind a lock): from the reader thread, or, for a
+/// regular file of JSON Lines, from the file itself, read by the thread
+/// that takes the chunk. That thread then finds the chunk in its own
+/// core's cache, and a run over plain files keeps no thread busy beside
+/// the parser threads.
+pub(super) struct Source<'i> {
+    inputs: &'i [Input],
+    items: Option<Receiver<Item>>,
+    /// Spare buffers for the reader thread.
+    free: Sender<Vec<u8>>,
+    lines: Option<Lines>,
+    /// The index of the next chunk.
+    index: usize,
+    /// A plain file that could not be read.
+    error: Option<ReadError>,
+}
+
+impl<'i> Source<'i> {
+    pub fn new(inputs: &'i [Input], items: Receiver<Item>, free: Sender<Vec<u8>>) -> Self {
+        Source {
+            inputs,
+            items: Some(items),
+            free,
+            lines: None,
+            index: 0,
+            error: None,
+        }
+    }
+
+    /// The next chunk in read order, read into `spare` when it is read
+    /// here; `None` once every input is read, after a read error, or after
+    /// [`Source::close`].
+    pub fn next(&mut self, spare: Option<Vec<u8>>) -> Option<Chunk> {
+        let mut spare = spare;
+        loop {
+            if let Some(lines) = &mut self.lines {
+                match lines.next(spare.take().unwrap_or_default()) {
+                    Ok(Some(chunk)) => return Some(self.numbered(chunk)),
+                    Ok(None) => self.lines = None,
+                    Err(source) => {
+                        self.error = Some(ReadError {
+                            name: self.inputs[lines.file()].name(),
+                            source,
+                        });
+                        self.close();
+                        return None;
+                    }
+                }
+                continue;
+            }
+            if let Some(buf) = spare.take() {
+                let _ = self.free.send(buf);
+            }
+            match self.items.as_ref()?.recv() {
+                Ok(Item::Chunk(chunk)) => return Some(self.numbered(chunk)),
+                Ok(Item::Lines(lines)) => self.lines = Some(lines),
+                Err(_) => {
+                    self.close();
+                    return None;
+                }
             }
         }
     }
-    Ok(())
+
+    fn numbered(&mut self, mut chunk: Chunk) -> Chunk {
+        chunk.index = self.index;
+        self.index += 1;
+        chunk
+    }
+
+    /// Stops taking chunks: the reader thread then stops too.
+    pub fn close(&mut self) {
+        self.items = None;
+        self.lines = None;
+    }
+
+    /// The error that ended reading a plain file, if one did.
+    pub fn take_error(&mut self) -> Option<ReadError> {
+        self.error.take()
+    }
 }
 
 /// Reads on until the line that fills `data` ends, and moves what follows
@@ -253,7 +384,7 @@ fn fill(reader: &mut impl Read, data: &mut Vec<u8>, size: usize) -> io::Result<b
 /// line is cut where pretty-printing cuts lines (after `{`, `[` or `,`), is
 /// read as a document; any other first line, even a malformed one, means
 /// JSON Lines, so that one bad line never hides the lines after it.
-fn is_json_lines(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<bool> {
+fn is_json_lines(reader: &mut BufReader<Box<dyn Read + Send>>) -> io::Result<bool> {
     let capacity = reader.capacity();
     let buf = reader.fill_buf()?;
     let Some(first) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
@@ -285,10 +416,68 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, text).unwrap();
+        let inputs = [Input::Path(path)];
         let (tx, rx) = mpsc::sync_channel(4096);
-        let (_free_tx, free_rx) = mpsc::channel();
-        read_inputs(&[Input::Path(path)], tx, free_rx).unwrap();
-        rx.into_iter().collect()
+        let (free_tx, free_rx) = mpsc::channel();
+        read_inputs(&inputs, tx, free_rx).unwrap();
+        let mut source = Source::new(&inputs, rx, free_tx);
+        let chunks = std::iter::from_fn(|| source.next(None)).collect();
+        assert!(source.take_error().is_none());
+        chunks
+    }
+
+    /// Plain files of JSON Lines (read by the threads that take their
+    /// chunks) and inputs cut by the reader thread (a JSON document,
+    /// compressed lines) come out of one source in input order, numbered
+    /// in a row, each chunk naming its input.
+    #[test]
+    fn a_source_hands_out_every_input_in_order() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let line = |f: usize, i: usize| {
+            format!("{{\"f\":{f},\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(200))
+        };
+        let lines = |f: usize, n: usize| (0..n).map(|i| line(f, i)).collect::<String>();
+        let plain_a = dir.path().join("a.jsonl");
+        std::fs::write(&plain_a, lines(0, 6000)).unwrap();
+        let doc = dir.path().join("b.json");
+        std::fs::write(&doc, "[\n{\"f\":1}\n,\n{\"f\":1}\n]\n").unwrap();
+        let gz = dir.path().join("c.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(lines(2, 5000).as_bytes()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let plain_d = dir.path().join("d.jsonl");
+        std::fs::write(&plain_d, lines(3, 100)).unwrap();
+        let inputs = [plain_a, doc, gz, plain_d].map(Input::Path);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (free_tx, free_rx) = mpsc::channel();
+        let mut source = Source::new(&inputs, rx, free_tx);
+        let chunks: Vec<Chunk> = std::thread::scope(|s| {
+            let reader = s.spawn(|| read_inputs(&inputs, tx, free_rx));
+            let chunks = std::iter::from_fn(|| source.next(None)).collect();
+            reader.join().unwrap().unwrap();
+            chunks
+        });
+        assert!(source.take_error().is_none());
+        let mut text: Vec<String> = vec![String::new(); 4];
+        let mut elements = 0;
+        for (n, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.index, n);
+            assert!(
+                n == 0 || chunks[n - 1].file <= chunk.file,
+                "inputs out of order"
+            );
+            match &chunk.elements {
+                Some(e) => elements += e.len(),
+                None => text[chunk.file].push_str(std::str::from_utf8(&chunk.data).unwrap()),
+            }
+            // Only plain files can be read again.
+            assert_eq!(chunk.offset.is_some(), chunk.file == 0 || chunk.file == 3);
+        }
+        assert!(chunks.iter().filter(|c| c.file == 0).count() > 1);
+        assert!(chunks.iter().filter(|c| c.file == 2).count() > 1);
+        assert_eq!(elements, 2);
+        assert!(text[0] == lines(0, 6000) && text[2] == lines(2, 5000) && text[3] == lines(3, 100));
     }
 
     /// Chunks hold whole lines, start where the last one ended and cover

@@ -2,15 +2,18 @@
 //! and saved list pages, plain or gzip, parsed on several threads, then
 //! evaluated in event-time order by the engine's ordered half.
 //!
-//! A reader thread cuts each input into chunks of whole lines (`input`:
-//! mapped from plain files, read from pipes and compressed input); parser
-//! threads parse them and run the stateless half of every rule, keeping
-//! only the hits (`parse`); the calling thread restores read order for line
-//! numbers and de-duplication and applies thresholds and suppression in
-//! time order (`ordered`, with `seen` for repeated ids and `ids` for the
-//! ids and key text the hits point into). Chunks are dropped as soon as
-//! they are parsed, so memory stays bounded by the hits and the ids, not by
-//! the input.
+//! The parser threads take each input in chunks of whole lines (`input`):
+//! a plain file of JSON Lines is read by the thread that takes the chunk,
+//! anything else (compressed input, a pipe, a JSON document) is cut by a
+//! reader thread. Each parser thread parses its chunk and runs the
+//! stateless half of every rule, keeping only the hits (`parse`), then
+//! hands the chunk on to the ordered half (`ordered`), which restores read
+//! order for line numbers and de-duplication and applies thresholds and
+//! suppression in time order: whichever thread finds it free applies every
+//! chunk that is next, while the other goes on parsing (`seen` finds
+//! repeated ids, `ids` keeps the ids and key text the hits point into).
+//! Chunks are dropped as soon as they are parsed, so memory stays bounded
+//! by the hits and the ids, not by the input.
 
 mod document;
 mod ids;
@@ -19,17 +22,15 @@ mod ordered;
 mod parse;
 mod seen;
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, mpsc};
 
 use crate::engine::Evaluation;
 use crate::rules::RuleSet;
-use input::{Chunk, read_inputs};
-use ordered::{Keep, Ordered};
+use input::{Item, Source, read_inputs};
+use ordered::{Handoff, Keep, Ordered};
 use parse::{ChunkResult, work};
 
 /// Where events come from.
@@ -162,51 +163,65 @@ fn run(
 ) -> Result<Option<Report>, ReadError> {
     let threads = opts.threads.max(1);
     let started = std::time::Instant::now();
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
-    // Held by the parser threads only, so that the reader sees the channel
-    // close when they stop early.
-    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+    let (item_tx, item_rx) = mpsc::sync_channel::<Item>(threads * 2);
+    // Parsed chunks' buffers go back to the reader, so that memory is
+    // reused instead of being faulted in afresh for every chunk.
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    let source = Mutex::new(Source::new(inputs, item_rx, free_tx));
     let stop = AtomicBool::new(false);
-    let mut ordered = Ordered::new(rules, inputs, opts.facts, keep);
+    let handoff = Handoff::new(Ordered::new(rules, inputs, opts.facts, keep));
+    let (events, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let read = std::thread::scope(|s| {
-        let (res_tx, res_rx) = mpsc::channel::<ChunkResult>();
-        // Parsed chunks' buffers go back to the reader, so that memory is
-        // reused instead of being faulted in afresh for every chunk.
-        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
         let reader = spawn("read")
-            .spawn_scoped(s, move || read_inputs(inputs, chunk_tx, free_rx))
+            .spawn_scoped(s, move || read_inputs(inputs, item_tx, free_rx))
             .expect("spawn the reader thread");
+        // Dropped by each parser thread as it stops.
+        let (running, stopped) = mpsc::channel::<()>();
         for _ in 0..threads {
-            let (rx, tx, free, stop) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone(), &stop);
+            let (source, handoff, stop, running) = (&source, &handoff, &stop, running.clone());
+            let (events, bytes) = (&events, &bytes);
             spawn("parse")
-                .spawn_scoped(s, move || work(rules, opts, &rx, tx, free, stop))
+                .spawn_scoped(s, move || {
+                    // When this thread stops (the input is read, the replay
+                    // stops, or a panic), the reader thread may stop too.
+                    let _close = CloseOnExit(source);
+                    let next = |spare| lock(source).next(spare);
+                    let deliver = |r: ChunkResult| {
+                        events.fetch_add(r.events, Ordering::Relaxed);
+                        bytes.fetch_add(r.bytes, Ordering::Relaxed);
+                        let go = handoff.deliver(r);
+                        if !go {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        go
+                    };
+                    work(rules, opts, next, deliver, stop);
+                    drop(running);
+                })
                 .expect("spawn a parser thread");
         }
-        drop(chunk_rx);
-        drop(free_tx);
-        drop(res_tx);
-        // Chunks finish in any order; they are taken in read order, and their
-        // matches go to the rule state while later chunks are still parsed.
-        let mut waiting: BTreeMap<usize, ChunkResult> = BTreeMap::new();
-        let (mut events, mut bytes) = (0, 0);
-        for r in res_rx {
-            events += r.events;
-            bytes += r.bytes;
-            progress(events, bytes);
-            waiting.insert(r.index, r);
-            while let Some(r) = waiting.remove(&ordered.next_chunk()) {
-                ordered.release(r);
-            }
-            if ordered.must_sort() {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
+        drop(running);
+        let report = || {
+            progress(
+                events.load(Ordering::Relaxed),
+                bytes.load(Ordering::Relaxed),
+            )
+        };
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(std::time::Duration::from_millis(100))
+        {
+            report();
         }
+        report();
         reader.join().expect("reader thread panicked")
     });
+    let ordered = handoff.into_ordered();
     if ordered.must_sort() {
         return Ok(None);
+    }
+    if let Some(e) = lock(&source).take_error() {
+        return Err(e);
     }
     read?;
     let parsed = started.elapsed();
@@ -217,4 +232,19 @@ fn run(
         "replay phases"
     );
     Ok(report)
+}
+
+/// Locks `m`; a thread that panicked holding it leaves nothing half done
+/// that matters here (the panic ends the replay).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Closes a [`Source`] when dropped.
+struct CloseOnExit<'a, 'i>(&'a Mutex<Source<'i>>);
+
+impl Drop for CloseOnExit<'_, '_> {
+    fn drop(&mut self) {
+        lock(self.0).close();
+    }
 }

@@ -1,10 +1,16 @@
-//! The calling thread's side of a replay: chunks taken in read order, bad
-//! lines numbered, repeated ids dropped, and hits fed to the rule state in
-//! event-time order.
+//! The ordered half of a replay: chunks taken in read order, bad lines
+//! numbered, repeated ids dropped, and hits fed to the rule state in
+//! event-time order, by whichever parser thread hands on a chunk while it
+//! is free.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashSet;
 
 use super::ids::{ChunkIds, ChunkText};
+use super::lock;
 use super::parse::ChunkResult;
 use super::seen::SeenIds;
 use super::{BadLine, Input, Report};
@@ -13,9 +19,9 @@ use crate::engine::tally::{Tally, hit_order};
 use crate::engine::{EvalError, EventNo, RuleState};
 use crate::rules::RuleSet;
 
-/// The calling thread's side of a replay: takes the chunks in read order,
-/// numbers bad lines, drops events whose id was read before, and feeds the
-/// matches to the rule state in event-time order.
+/// The ordered half of a replay: takes the chunks in read order, numbers
+/// bad lines, drops events whose id was read before, and feeds the matches
+/// to the rule state in event-time order.
 ///
 /// Inputs are usually already in time order; then each chunk's matches are
 /// applied as soon as the chunk is taken (all but those of its last second,
@@ -54,6 +60,75 @@ pub(super) struct Ordered<'r, 'i> {
     facts: bool,
     /// Evaluation errors, by event number.
     errors: Vec<(EventNo, EvalError)>,
+}
+
+/// The ordered half as the parser threads share it. Chunks are parsed in
+/// any order; whichever thread hands one on while the ordered half is free
+/// takes it and applies every chunk that is next in read order, and the
+/// other thread goes on parsing. No thread waits for another, and no
+/// thread beside the parser threads is kept busy.
+pub(super) struct Handoff<'r, 'i> {
+    /// Parsed chunks not applied yet, by index.
+    waiting: Mutex<BTreeMap<usize, ChunkResult>>,
+    ordered: Mutex<Ordered<'r, 'i>>,
+    /// The index of the chunk the ordered half takes next, readable
+    /// without its lock.
+    next: AtomicUsize,
+}
+
+impl<'r, 'i> Handoff<'r, 'i> {
+    pub fn new(ordered: Ordered<'r, 'i>) -> Self {
+        Handoff {
+            waiting: Mutex::new(BTreeMap::new()),
+            ordered: Mutex::new(ordered),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Hands on a parsed chunk, and applies what is next in read order
+    /// unless another thread does already; false when the replay must stop
+    /// (see [`Ordered::must_sort`]).
+    pub fn deliver(&self, r: ChunkResult) -> bool {
+        lock(&self.waiting).insert(r.index, r);
+        // A chunk handed on by the other thread just before this one let go
+        // of the ordered half is taken now rather than with the next chunk.
+        while let Ok(mut ordered) = self.ordered.try_lock() {
+            self.apply(&mut ordered);
+            if ordered.must_sort() {
+                return false;
+            }
+            drop(ordered);
+            if !lock(&self.waiting).contains_key(&self.next.load(Ordering::Acquire)) {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Applies the waiting chunks that are next in read order.
+    fn apply(&self, ordered: &mut Ordered<'r, 'i>) {
+        while !ordered.must_sort() {
+            let Some(r) = lock(&self.waiting).remove(&ordered.next_chunk()) else {
+                break;
+            };
+            ordered.release(r);
+            self.next.store(ordered.next_chunk(), Ordering::Release);
+        }
+    }
+
+    /// The ordered half, once no thread hands on chunks any more, with
+    /// every chunk applied that can be.
+    pub fn into_ordered(self) -> Ordered<'r, 'i> {
+        let mut ordered = self.ordered.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.into_inner().unwrap_or_else(|e| e.into_inner());
+        while !ordered.must_sort() {
+            let Some(r) = waiting.remove(&ordered.next_chunk()) else {
+                break;
+            };
+            ordered.release(r);
+        }
+        ordered
+    }
 }
 
 /// Which matches a replay keeps for a rebuild.

@@ -3,9 +3,7 @@
 //! the hits, the ids and the bad lines of the chunk.
 
 use std::hash::BuildHasher;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
 
 use super::Options;
 use super::document::Element;
@@ -38,23 +36,24 @@ pub(super) struct ChunkResult {
     pub bad: Vec<(u64, String)>,
 }
 
+/// A parser thread: takes chunks from `next` (handing it back the buffer
+/// of the chunk before, to read into) until it has none, and hands each
+/// one's result to `deliver`, until that returns false or `stop` is set.
 pub(super) fn work(
     rules: &RuleSet,
     opts: &Options,
-    rx: &Mutex<Receiver<Chunk>>,
-    tx: mpsc::Sender<ChunkResult>,
-    free: mpsc::Sender<Vec<u8>>,
+    mut next: impl FnMut(Option<Vec<u8>>) -> Option<Chunk>,
+    mut deliver: impl FnMut(ChunkResult) -> bool,
     stop: &AtomicBool,
 ) {
     let mut checker = Checker::new(rules)
         .with_facts(opts.facts)
         .with_own_scripts();
+    let mut spare = None;
     loop {
-        let chunk = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
+        let Some(chunk) = next(spare.take()) else {
+            return;
         };
-        let Ok(chunk) = chunk else { return };
         if stop.load(Ordering::Relaxed) {
             return;
         }
@@ -78,7 +77,7 @@ pub(super) fn work(
             Some(elements) => w.elements(&chunk.data, elements),
             None => {
                 w.lines(&chunk.data);
-                let _ = free.send(chunk.data);
+                spare = Some(chunk.data);
             }
         }
         let found = checker.take();
@@ -117,7 +116,7 @@ pub(super) fn work(
         } else {
             out.hits.sort_by(order);
         }
-        if tx.send(out).is_err() {
+        if !deliver(out) {
             return;
         }
     }
