@@ -93,7 +93,7 @@ impl<'r, 'i> Handoff<'r, 'i> {
         // A chunk handed on by the other thread just before this one let go
         // of the ordered half is taken now rather than with the next chunk.
         while let Ok(mut ordered) = self.ordered.try_lock() {
-            self.apply(&mut ordered);
+            apply_ready(&self.waiting, &self.next, &mut ordered);
             if ordered.must_sort() {
                 return false;
             }
@@ -105,29 +105,33 @@ impl<'r, 'i> Handoff<'r, 'i> {
         true
     }
 
-    /// Applies the waiting chunks that are next in read order.
-    fn apply(&self, ordered: &mut Ordered<'r, 'i>) {
-        while !ordered.must_sort() {
-            let Some(r) = lock(&self.waiting).remove(&ordered.next_chunk()) else {
-                break;
-            };
-            ordered.release(r);
-            self.next.store(ordered.next_chunk(), Ordering::Release);
-        }
-    }
-
     /// The ordered half, once no thread hands on chunks any more, with
     /// every chunk applied that can be.
     pub fn into_ordered(self) -> Ordered<'r, 'i> {
-        let mut ordered = self.ordered.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut waiting = self.waiting.into_inner().unwrap_or_else(|e| e.into_inner());
-        while !ordered.must_sort() {
-            let Some(r) = waiting.remove(&ordered.next_chunk()) else {
-                break;
-            };
-            ordered.release(r);
-        }
+        let Handoff {
+            waiting,
+            ordered,
+            next,
+        } = self;
+        let mut ordered = ordered.into_inner().unwrap_or_else(|e| e.into_inner());
+        apply_ready(&waiting, &next, &mut ordered);
         ordered
+    }
+}
+
+/// Applies the waiting chunks that are next in read order, and notes
+/// which one is next then.
+fn apply_ready(
+    waiting: &Mutex<BTreeMap<usize, ChunkResult>>,
+    next: &AtomicUsize,
+    ordered: &mut Ordered<'_, '_>,
+) {
+    while !ordered.must_sort() {
+        let Some(r) = lock(waiting).remove(&ordered.next_chunk()) else {
+            break;
+        };
+        ordered.release(r);
+        next.store(ordered.next_chunk(), Ordering::Release);
     }
 }
 
