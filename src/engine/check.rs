@@ -74,7 +74,7 @@ pub(crate) struct Key(std::num::NonZeroU32);
 
 impl Key {
     /// The key numbered `index` (from 0).
-    pub(crate) fn new(index: usize) -> Key {
+    pub(super) fn new(index: usize) -> Key {
         let n = u32::try_from(index + 1).expect("fewer than 2^32 keys in a batch");
         Key(std::num::NonZeroU32::new(n).expect("one more than a number is not zero"))
     }

@@ -20,6 +20,7 @@ use super::{Input, ReadError};
 pub(super) const CHUNK_SIZE: usize = 512 << 10;
 
 pub(super) struct Chunk {
+    /// Its place in read order, given by the [`Source`] that hands it out.
     pub index: usize,
     pub file: usize,
     /// Where the chunk starts in its input, when the input can be read again
@@ -266,8 +267,7 @@ impl<'i> Source<'i> {
     /// The next chunk in read order, read into `spare` when it is read
     /// here; `None` once every input is read, after a read error, or after
     /// [`Source::close`].
-    pub fn next(&mut self, spare: Option<Vec<u8>>) -> Option<Chunk> {
-        let mut spare = spare;
+    pub fn next(&mut self, mut spare: Option<Vec<u8>>) -> Option<Chunk> {
         loop {
             if let Some(lines) = &mut self.lines {
                 match lines.next(spare.take().unwrap_or_default()) {

@@ -65,8 +65,8 @@ pub(super) struct Ordered<'r, 'i> {
 /// The ordered half as the parser threads share it. Chunks are parsed in
 /// any order; whichever thread hands one on while the ordered half is free
 /// takes it and applies every chunk that is next in read order, and the
-/// other thread goes on parsing. No thread waits for another, and no
-/// thread beside the parser threads is kept busy.
+/// other thread goes on parsing. A parser thread never waits for the
+/// ordered half, and no thread beside the parser threads is kept busy.
 pub(super) struct Handoff<'r, 'i> {
     /// Parsed chunks not applied yet, by index.
     waiting: Mutex<BTreeMap<usize, ChunkResult>>,
